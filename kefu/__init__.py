@@ -1,0 +1,3 @@
+"""kefu — omnichannel intelligent customer-service platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""HTTP and WebSocket interface: thin routes over typed schemas that call actions."""

@@ -1,0 +1,150 @@
+"""Events as the caller may see them: catch up over HTTP, follow live over a WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from sqlalchemy import ColumnElement, and_, or_, select, true
+from starlette.concurrency import run_in_threadpool
+
+from kefu.access.caller import Caller
+from kefu.api.deps import CallerDep, DbDep, resolve_caller
+from kefu.auth.tokens import SESSION_COOKIE
+from kefu.errors import KefuError
+from kefu.events.bus import SubscriptionLagged
+from kefu.events.envelope import EventEnvelope, envelope_of
+from kefu.models.event import Event
+from kefu.models.staff import Role
+
+router = APIRouter(prefix="/events", tags=["事件 events"])
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+
+
+def event_visible_clause(caller: Caller) -> ColumnElement[bool]:
+    """SQL twin of ``Caller.event_visible``."""
+    if caller.visible_team_ids is None:
+        return true()
+    own = or_(Event.user_id == caller.user_id, Event.actor_id == caller.user_id)
+    if caller.role is Role.agent or not caller.visible_team_ids:
+        return own
+    return or_(own, and_(Event.team_id.is_not(None), Event.team_id.in_(caller.visible_team_ids)))
+
+
+def events_after(db: Any, caller: Caller, after_id: int, limit: int, type_prefix: str | None = None) -> list[Event]:
+    query = (
+        select(Event)
+        .where(Event.tenant_id == caller.tenant_id, Event.id > after_id, event_visible_clause(caller))
+        .order_by(Event.id)
+        .limit(limit)
+    )
+    if type_prefix:
+        query = query.where(Event.type.startswith(type_prefix, autoescape=True))
+    return list(db.scalars(query))
+
+
+@router.get("", summary="事件（补取）/ events after an id, for catching up")
+def list_events(
+    caller: CallerDep,
+    db: DbDep,
+    after_id: Annotated[int, Query(ge=0, description="只返回 id 大于此值的事件 / events after this id")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 100,
+    type: Annotated[str | None, Query(max_length=64, description="类型前缀，如 team. / type prefix")] = None,
+) -> dict[str, Any]:
+    rows = events_after(db, caller, after_id, limit, type)
+    return {"events": [envelope_of(r).to_dict() for r in rows],
+            "last_event_id": rows[-1].id if rows else after_id}
+
+
+def _origin_ok(websocket: WebSocket) -> bool:
+    """A cookie-authenticated socket must come from our own pages (no cross-site WebSocket hijacking)."""
+    origin = websocket.headers.get("origin")
+    if not origin:
+        return True  # not a browser
+    return urlsplit(origin).netloc == websocket.headers.get("host")
+
+
+@router.websocket("/stream")
+async def stream_events(websocket: WebSocket, after_id: int | None = None) -> None:
+    """Live events the caller may see. Sends ``{"type": "hello"}``, then (when ``after_id`` is given) the
+    stored events after it, then each new event as ``{"type": "event", "event": {...}}``. If the consumer
+    falls behind, it gets ``{"type": "lagged", "last_event_id": N}`` and should catch up with GET /events."""
+    database = websocket.app.state.database
+    settings = websocket.app.state.settings
+    cookie = websocket.cookies.get(SESSION_COOKIE)
+    authorization = websocket.headers.get("authorization")
+
+    def authenticate() -> Caller:
+        with database.session() as db:
+            return resolve_caller(db, settings, authorization=authorization, cookie=cookie, method="GET",
+                                  csrf_header=None)
+
+    try:
+        if authorization is None and not _origin_ok(websocket):
+            await websocket.close(code=4403, reason="cross-origin")
+            return
+        caller = await run_in_threadpool(authenticate)
+    except KefuError as exc:
+        await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
+        return
+
+    await websocket.accept()
+    bus = database.bus
+    last_sent = after_id or 0
+    with contextlib.closing(bus.subscribe(tenant_id=caller.tenant_id)) as sub:
+        await websocket.send_json({"type": "hello", "user_id": caller.user_id, "tenant_id": caller.tenant_id})
+        if after_id is not None:
+            last_sent = await _replay(database, caller, websocket, after_id)
+        receiver = asyncio.create_task(_drain_client(websocket))
+        try:
+            while not receiver.done():
+                getter = asyncio.ensure_future(sub.get())
+                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                try:
+                    event: EventEnvelope = getter.result()
+                except SubscriptionLagged:
+                    await websocket.send_json({"type": "lagged", "last_event_id": last_sent})
+                    break
+                if event.id <= last_sent or not caller.event_visible(
+                    event.tenant_id, event.team_id, event.user_id, event.actor_id
+                ):
+                    continue
+                await websocket.send_json({"type": "event", "event": event.to_dict()})
+                last_sent = event.id
+        except WebSocketDisconnect:
+            pass
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+
+async def _replay(database: Any, caller: Caller, websocket: WebSocket, after_id: int) -> int:
+    last = after_id
+    while True:
+        def fetch(start: int = last) -> list[dict[str, Any]]:
+            with database.session() as db:
+                return [envelope_of(r).to_dict() for r in events_after(db, caller, start, MAX_BATCH)]
+
+        batch = await run_in_threadpool(fetch)
+        for item in batch:
+            await websocket.send_json({"type": "event", "event": item})
+            last = item["id"]
+        if len(batch) < MAX_BATCH:
+            return last
+
+
+async def _drain_client(websocket: WebSocket) -> None:
+    """The stream is one-way; reading tells us when the client goes away."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await websocket.receive_text()

@@ -1,0 +1,77 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse
+
+from kefu import __version__
+from kefu.api.errors import install_error_handlers
+from kefu.api.routes import api_tokens, auth, events, ops, skill_groups, teams, tenant, users
+from kefu.config import Settings, get_settings
+from kefu.db.engine import make_engine
+from kefu.db.session import Database
+from kefu.events.bus import make_bus
+from kefu.ops.middleware import RequestContextMiddleware
+
+API_PREFIX = "/api/v1"
+
+#: Routes anyone may call without logging in. The access test refuses every other route to strangers.
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/metrics", f"{API_PREFIX}/auth/login"})
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if database is None:
+        database = Database(make_engine(settings.database_url), make_bus(settings.redis_url_or_none,
+                                                                         settings.bus_namespace))
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await database.bus.start()
+        try:
+            yield
+        finally:
+            await database.bus.stop()
+
+    app = FastAPI(
+        title="kefu 客服平台 API",
+        version=__version__,
+        description="全渠道智能客服平台 — omnichannel customer-service platform. "
+        "认证：登录后使用会话 Cookie（修改类请求需带 X-CSRF-Token 头），或 `Authorization: Bearer <API 令牌>`。",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (auth, tenant, teams, users, skill_groups, api_tokens, events):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(ops.router)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def landing() -> str:
+        return LANDING_HTML
+
+    return app
+
+
+LANDING_HTML = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>kefu 客服平台</title>
+<style>body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;max-width:720px;margin:48px auto;
+padding:0 16px;color:#303133}a{color:#409eff}code{background:#f4f4f5;padding:2px 4px;border-radius:3px}</style>
+</head><body>
+<h1>kefu 全渠道智能客服平台</h1>
+<p>服务已启动。Service is running.</p>
+<ul>
+<li><a href="/docs">API 文档（OpenAPI）/ API documentation</a></li>
+<li><a href="/healthz">健康检查 / health</a> · <a href="/metrics">指标 / metrics</a></li>
+</ul>
+<p>演示账号见启动 <code>kefu demo</code> 时的输出。Demo logins are printed by <code>kefu demo</code>.</p>
+</body></html>"""

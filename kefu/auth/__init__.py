@@ -1,0 +1,1 @@
+"""Staff authentication: passwords, session and API tokens, login throttling."""

@@ -1,0 +1,166 @@
+"""The event bus: one interface, an in-process backend and a Redis backend (``redis_bus``).
+
+``publish`` is called after a commit, from whatever thread ran the action (FastAPI runs sync routes in a
+thread pool), so it is thread-safe and never waits on a consumer. Subscribers are asyncio consumers
+(WebSocket push, routing, live metrics). Each subscription has a bounded queue: a consumer that falls too
+far behind is told so (``SubscriptionLagged``) and catches up from the ``events`` table, which is the
+record, instead of letting memory grow without limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from kefu.events.envelope import EventEnvelope
+
+
+class SubscriptionLagged(Exception):  # noqa: N818 - a condition, not a failure of the bus
+    """The subscriber fell behind and events were dropped; resume from ``last_id`` in the events table."""
+
+    def __init__(self, last_id: int | None) -> None:
+        super().__init__(f"subscriber fell behind after event {last_id}")
+        self.last_id = last_id
+
+
+@dataclass(frozen=True)
+class BusHealth:
+    backend: str
+    ok: bool
+    detail: str = ""
+
+
+class Subscription:
+    """Events for one consumer, optionally only one tenant's. Use as ``async with`` and ``async for``."""
+
+    def __init__(self, fanout: FanOut, tenant_id: int | None, maxsize: int) -> None:
+        self._fanout = fanout
+        self.tenant_id = tenant_id
+        self._queue: asyncio.Queue[EventEnvelope] = asyncio.Queue(maxsize=maxsize)
+        self._loop = asyncio.get_running_loop()
+        self._lagged = False
+        self._last_id: int | None = None
+        self._closed = False
+
+    def _offer(self, event: EventEnvelope) -> None:
+        # Runs on the subscriber's loop.
+        if self._closed or self._lagged:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self._lagged = True
+
+    def deliver_threadsafe(self, event: EventEnvelope) -> None:
+        if self._closed:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._offer, event)
+        except RuntimeError:  # the subscriber's loop is closed
+            self.close()
+
+    async def get(self, timeout: float | None = None) -> EventEnvelope:
+        if self._lagged and self._queue.empty():
+            raise SubscriptionLagged(self._last_id)
+        event = await asyncio.wait_for(self._queue.get(), timeout)
+        self._last_id = event.id
+        return event
+
+    def __aiter__(self) -> AsyncIterator[EventEnvelope]:
+        return self
+
+    async def __anext__(self) -> EventEnvelope:
+        if self._closed:
+            raise StopAsyncIteration
+        return await self.get()
+
+    def close(self) -> None:
+        self._closed = True
+        self._fanout.remove(self)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class FanOut:
+    """Delivers events to the subscriptions of this process."""
+
+    def __init__(self) -> None:
+        self._subs: set[Subscription] = set()
+        self._lock = threading.Lock()
+
+    def add(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs.add(sub)
+
+    def remove(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs.discard(sub)
+
+    def deliver(self, events: Sequence[EventEnvelope]) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for event in events:
+            for sub in subs:
+                if sub.tenant_id is None or sub.tenant_id == event.tenant_id:
+                    sub.deliver_threadsafe(event)
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+
+class EventBus(ABC):
+    """Carries committed events to every subscriber of every kefu process that shares the bus."""
+
+    backend: str
+
+    def __init__(self) -> None:
+        self.fanout = FanOut()
+
+    @abstractmethod
+    def publish(self, events: Sequence[EventEnvelope]) -> None:
+        """Hand committed events to the bus. Thread-safe; does not wait for consumers."""
+
+    def subscribe(self, *, tenant_id: int | None = None, maxsize: int = 10_000) -> Subscription:
+        """Subscribe from a running event loop; events published after this call are delivered."""
+        sub = Subscription(self.fanout, tenant_id, maxsize)
+        self.fanout.add(sub)
+        return sub
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect to the transport, if any. Subscriptions receive events only after this returns."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Disconnect."""
+
+    @abstractmethod
+    async def health(self) -> BusHealth: ...
+
+
+class MemoryBus(EventBus):
+    """The embedded default: events reach the subscribers of this process only."""
+
+    backend = "memory"
+
+    def publish(self, events: Sequence[EventEnvelope]) -> None:
+        self.fanout.deliver(events)
+
+    async def health(self) -> BusHealth:
+        return BusHealth(self.backend, True, f"{len(self.fanout)} subscribers")
+
+
+def make_bus(redis_url: str | None, namespace: str = "kefu") -> EventBus:
+    if redis_url:
+        from kefu.events.redis_bus import RedisBus
+
+        return RedisBus(redis_url, namespace=namespace)
+    return MemoryBus()

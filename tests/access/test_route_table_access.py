@@ -1,0 +1,225 @@
+"""Every route of the application refuses callers outside the data's tenant and team subtree.
+
+The routes come from the application's own route table, so a route added later is probed without
+anyone remembering to add it here. For each route the probe fills path parameters, filters and request
+bodies with the ids of the 华东 subtree of tenant A, and calls it as: the administrator of tenant B, the
+supervisor of the sibling team 华南, an agent of 华南 and the inspector of 华南. Each must be refused
+(403/404), or — for lists and self-service routes — answered without a single row of the 华东 subtree.
+A positive control checks that the parent team's supervisor does see the same data, so a refusal means
+scope, not a broken probe.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kefu.api.route_table import routes_of
+from kefu.app import PUBLIC_PATHS
+from tests.factories import World, make_world
+
+DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+#: Routes that only ever act on the caller himself or his own tenant (no id of anyone else's data).
+SELF_SCOPED = {
+    ("GET", "/api/v1/auth/me"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/tenant"),
+    ("PATCH", "/api/v1/tenant"),
+}
+#: WebSocket routes and the test that proves each one's scope.
+WEBSOCKET_ROUTES = {"/api/v1/events/stream": "tests/events/test_event_stream.py::test_stream_is_scoped"}
+OUTSIDERS = ["admin_b", "sup_south", "agent_south", "qa_south"]
+
+
+def targets(world: World) -> dict[str, set[int]]:
+    u = world.users
+    return {
+        "team": {world.east, world.east1},
+        "user": {u["sup_east"].id, u["agent_east"].id, u["agent_east1"].id},
+        "skill_group": {world.skill_group},
+        "tenant": {world.tenant_a},
+    }
+
+
+def path_values(world: World, token_id: int) -> dict[str, int]:
+    return {
+        "team_id": world.east,
+        "user_id": world.users["agent_east"].id,
+        "skill_group_id": world.skill_group,
+        "token_id": token_id,
+    }
+
+
+def body_values(world: World) -> dict[str, Any]:
+    return {
+        "name": "probe",
+        "parent_id": world.east,
+        "team_id": world.east,
+        "team_ids": [world.east],
+        "user_id": world.users["agent_east"].id,
+        "username": "probe_user",
+        "display_name": "probe",
+        "password": "probe-password-1",
+        "role": "agent",
+        "priority": 1,
+        "mode": "round_robin",
+        "description": "probe",
+    }
+
+
+def sample_body(schema: dict[str, Any], components: dict[str, Any], values: dict[str, Any], where: str) -> Any:
+    if "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    if "anyOf" in schema:
+        schema = next(s for s in schema["anyOf"] if s.get("type") != "null")
+        return sample_body(schema, components, values, where)
+    body = {}
+    for field in schema.get("properties", {}):
+        if field in values:
+            body[field] = values[field]
+        elif field in schema.get("required", []):
+            pytest.fail(f"{where}: the access probe has no sample value for required field {field!r}; add one")
+    return body
+
+
+def resource_of(path: str) -> str:
+    segment = path.removeprefix("/api/v1/").split("/")[0]
+    return {"teams": "team", "users": "user", "skill-groups": "skill_group", "tenant": "tenant",
+            "api-tokens": "api_token", "events": "event", "auth": "self"}.get(segment, segment)
+
+
+def leaks(data: Any, resource: str, tgt: dict[str, set[int]]) -> list[str]:
+    """Every place in a JSON answer that names a row of the target subtree."""
+    found: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                kind = {"team_id": "team", "parent_id": "team", "user_id": "user", "actor_id": "user",
+                        "skill_group_id": "skill_group", "tenant_id": "tenant"}.get(key)
+                if key == "id":
+                    kind = resource
+                if key in ("team_ids", "visible_team_ids") and isinstance(value, list):
+                    found.extend(f"{path}.{key}" for v in value if v in tgt["team"])
+                if kind in tgt and isinstance(value, int) and value in tgt[kind]:
+                    found.append(f"{path}.{key}={value}")
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]")
+
+    walk(data, "$")
+    return found
+
+
+def http_routes(client: TestClient) -> list[tuple[str, str]]:
+    routes = [
+        (method, r.path)
+        for r in routes_of(client.app)  # type: ignore[arg-type]
+        if r.kind == "http" and r.path not in DOC_PATHS
+        for method in sorted(r.methods - {"HEAD", "OPTIONS"})
+    ]
+    # Two sources must agree, so a change in how FastAPI nests routers cannot hide a route from the probe.
+    schema = client.app.openapi()  # type: ignore[attr-defined]
+    in_schema = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
+    assert in_schema <= set(routes), f"routes in OpenAPI that the route walk missed: {in_schema - set(routes)}"
+    hidden = {r for r in routes if r not in in_schema and r[1] not in PUBLIC_PATHS}
+    assert not hidden, f"routes hidden from OpenAPI must be public or documented: {hidden}"
+    return routes
+
+
+def call(client: TestClient, method: str, path: str, headers: dict[str, str], world: World, token_id: int,
+         schema: dict[str, Any]) -> Any:
+    values = path_values(world, token_id)
+    params = re.findall(r"{(\w+)}", path)
+    for name in params:
+        if name not in values:
+            pytest.fail(f"{method} {path}: the access probe has no sample for path parameter {name!r}; add one")
+    url = path.format(**{p: values[p] for p in params})
+    op = schema["paths"].get(path, {}).get(method.lower(), {})
+    query = {}
+    for param in op.get("parameters", []):
+        if param["in"] == "query" and param["name"] in ("team_id", "parent_id", "user_id", "skill_group_id"):
+            query[param["name"]] = values.get(param["name"], world.east if "team" in param["name"] else None)
+        if param["in"] == "query" and param["name"] == "parent_id":
+            query["parent_id"] = world.hq
+    body = None
+    if "requestBody" in op:
+        content = op["requestBody"]["content"]["application/json"]["schema"]
+        body = sample_body(content, schema["components"]["schemas"], body_values(world), f"{method} {path}")
+    return client.request(method, url, headers=headers, params=query, json=body)
+
+
+@pytest.fixture
+def world(database) -> World:  # type: ignore[no-untyped-def]
+    return make_world(database)
+
+
+def agent_east_token_id(client: TestClient, world: World) -> int:
+    resp = client.get("/api/v1/api-tokens", headers=world.headers("admin_a"), params={"page_size": 200})
+    return next(t["id"] for t in resp.json()["items"] if t["user_id"] == world.users["agent_east"].id)
+
+
+def test_every_route_refuses_other_tenants_and_sibling_teams(client: TestClient, world: World) -> None:
+    schema = client.app.openapi()  # type: ignore[attr-defined]
+    token_id = agent_east_token_id(client, world)
+    tgt = targets(world)
+    routes = http_routes(client)
+    probed = 0
+    # Reads before writes, and deletions last, so that a wrongly allowed change cannot hide another leak.
+    order = {"GET": 0, "PUT": 1, "POST": 1, "PATCH": 1, "DELETE": 2}
+    for method, path in sorted(routes, key=lambda r: order.get(r[0], 1)):
+        if path in PUBLIC_PATHS:
+            continue
+        probed += 1
+        for who in OUTSIDERS:
+            resp = call(client, method, path, world.headers(who), world, token_id, schema)
+            where = f"{method} {path} as {who}"
+            assert resp.status_code < 500, f"{where}: {resp.status_code} {resp.text}"
+            listing = method == "GET" and "{" not in path
+            if (method, path) in SELF_SCOPED or listing:
+                if resp.status_code in (403, 404):
+                    continue
+                assert resp.status_code < 300, f"{where}: {resp.status_code} {resp.text}"
+                body = resp.json() if resp.content else None
+                # Callers of tenant A may of course know tenant A; everything else is off limits.
+                mine = tgt if who == "admin_b" else {k: v for k, v in tgt.items() if k != "tenant"}
+                found = leaks(body, resource_of(path), mine)
+                assert not found, f"{where} leaked {found}"
+            else:
+                assert resp.status_code in (403, 404), f"{where} was not refused: {resp.status_code} {resp.text}"
+    assert probed >= 25
+
+
+def test_the_parent_supervisor_sees_what_outsiders_do_not(client: TestClient, world: World) -> None:
+    """Positive control: the probe's ids are real and visible to the right people."""
+    schema = client.app.openapi()  # type: ignore[attr-defined]
+    token_id = agent_east_token_id(client, world)
+    tgt = targets(world)
+    for method, path in http_routes(client):
+        if method != "GET" or path in PUBLIC_PATHS or (method, path) in SELF_SCOPED or "api-tokens" in path:
+            continue
+        resp = call(client, method, path, world.headers("sup_hq"), world, token_id, schema)
+        assert resp.status_code == 200, f"GET {path} as sup_hq: {resp.status_code} {resp.text}"
+        if "{" in path or path.endswith("/teams") or path.endswith("/users") or path.endswith("/skill-groups"):
+            assert leaks(resp.json(), resource_of(path), tgt), f"GET {path}: sup_hq should see the 华东 rows"
+    resp = call(client, "GET", "/api/v1/api-tokens", world.headers("admin_a"), world, token_id, schema)
+    assert resp.status_code == 200
+
+
+def test_every_route_needs_a_login(client: TestClient, world: World) -> None:
+    schema = client.app.openapi()  # type: ignore[attr-defined]
+    token_id = agent_east_token_id(client, world)
+    for method, path in http_routes(client):
+        if path in PUBLIC_PATHS:
+            continue
+        resp = call(client, method, path, {}, world, token_id, schema)
+        assert resp.status_code == 401, f"{method} {path} without login: {resp.status_code}"
+
+
+def test_every_websocket_route_has_a_scope_test(client: TestClient) -> None:
+    found = {r.path for r in routes_of(client.app) if r.kind == "websocket"}  # type: ignore[arg-type]
+    assert found <= set(WEBSOCKET_ROUTES), f"new WebSocket routes need a scope test here: {found - set(WEBSOCKET_ROUTES)}"
