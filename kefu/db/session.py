@@ -111,6 +111,10 @@ def _publish_after_commit(db: Session) -> None:
         log.exception("publishing %d committed events failed", len(envelopes))
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(db: Session) -> None:
-    db.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_uncommitted(db: Session, transaction: Any) -> None:
+    # After a commit the events were already taken by _publish_after_commit; whatever is still pending
+    # when the outermost transaction ends belongs to a rollback and must never be published. (A savepoint
+    # that rolls back is handled by the @action wrapper, which drops only that savepoint's events.)
+    if transaction.parent is None:
+        db.info.pop(_PENDING, None)

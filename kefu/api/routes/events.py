@@ -25,6 +25,12 @@ router = APIRouter(prefix="/events", tags=["事件 events"])
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+#: Events after which a stream re-reads its caller: his visible teams or his access may have changed
+#: (a new team below his own, a move, a role change, a logout or a revoked token).
+REFRESH_ON = frozenset({
+    "team.created", "team.updated", "team.deleted", "team.member_added", "team.member_removed",
+    "user.updated", "user.deleted", "staff.logged_out", "api_token.revoked",
+})
 
 
 def event_visible_clause(caller: Caller) -> ColumnElement[bool]:
@@ -114,6 +120,12 @@ async def stream_events(websocket: WebSocket, after_id: int | None = None) -> No
                 except SubscriptionLagged:
                     await websocket.send_json({"type": "lagged", "last_event_id": last_sent})
                     break
+                if event.type in REFRESH_ON:
+                    try:
+                        caller = await run_in_threadpool(authenticate)
+                    except KefuError as exc:
+                        await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
+                        break
                 if event.id <= last_sent or not caller.event_visible(
                     event.tenant_id, event.team_id, event.user_id, event.actor_id
                 ):
