@@ -26,8 +26,10 @@ PUBLIC_PATHS = frozenset({"/", "/healthz", "/metrics", f"{API_PREFIX}/auth/login
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     if database is None:
-        database = Database(make_engine(settings.database_url), make_bus(settings.redis_url_or_none,
-                                                                         settings.bus_namespace))
+        database = Database(
+            make_engine(settings.database_url), make_bus(settings.redis_url_or_none, settings.bus_namespace)
+        )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await database.bus.start()

@@ -10,8 +10,9 @@ import typer
 
 from kefu.config import get_settings
 
-app = typer.Typer(help="kefu 全渠道智能客服平台 — omnichannel customer service", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    help="kefu 全渠道智能客服平台 — omnichannel customer service", no_args_is_help=True, add_completion=False
+)
 db_app = typer.Typer(help="数据库 / database", no_args_is_help=True)
 admin_app = typer.Typer(help="管理 / administration", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -49,8 +50,16 @@ def _serve(host: str, port: int, workers: int) -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    uvicorn.run("kefu.app:create_app", factory=True, host=host, port=port, workers=workers, log_config=None,
-                access_log=False, ws_max_size=1 << 20)
+    uvicorn.run(
+        "kefu.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        ws_max_size=1 << 20,
+    )
 
 
 @app.command()
@@ -148,11 +157,19 @@ def create_tenant(
     database = _database()
     try:
         with database.session() as db:
-            created = do_create_tenant(db, slug=slug, name=name, admin_username=admin_username,
-                                       admin_password=password, admin_display_name=admin_name,
-                                       time_zone=time_zone or get_settings().time_zone)
-            typer.echo(f"已创建企业 / created tenant {created.tenant.slug} (id {created.tenant.id}); "
-                       f"管理员 / admin: {created.admin.username}; widget key: {created.web_channel.widget_key}")
+            created = do_create_tenant(
+                db,
+                slug=slug,
+                name=name,
+                admin_username=admin_username,
+                admin_password=password,
+                admin_display_name=admin_name,
+                time_zone=time_zone or get_settings().time_zone,
+            )
+            typer.echo(
+                f"已创建企业 / created tenant {created.tenant.slug} (id {created.tenant.id}); "
+                f"管理员 / admin: {created.admin.username}; widget key: {created.web_channel.widget_key}"
+            )
     except KefuError as exc:
         typer.echo(f"{exc.msg.zh} / {exc.msg.en}", err=True)
         raise typer.Exit(2) from exc
@@ -178,13 +195,19 @@ def create_token(
     database = _database()
     try:
         with database.session() as db:
-            user = db.scalar(select(User).join(Tenant, Tenant.id == User.tenant_id)
-                             .where(Tenant.slug == tenant, User.username == username))
+            user = db.scalar(
+                select(User)
+                .join(Tenant, Tenant.id == User.tenant_id)
+                .where(Tenant.slug == tenant, User.username == username)
+            )
             if user is None:
                 typer.echo("找不到该企业或用户 / no such tenant or user", err=True)
                 raise typer.Exit(2)
-            admin = db.scalar(select(User).where(User.tenant_id == user.tenant_id, User.role == Role.admin,
-                                                 User.is_active.is_(True)).order_by(User.id))
+            admin = db.scalar(
+                select(User)
+                .where(User.tenant_id == user.tenant_id, User.role == Role.admin, User.is_active.is_(True))
+                .order_by(User.id)
+            )
             if admin is None:
                 typer.echo("该企业没有可用的管理员 / the tenant has no active administrator", err=True)
                 raise typer.Exit(2)

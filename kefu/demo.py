@@ -28,7 +28,8 @@ from kefu.schemas.team import TeamCreate
 from kefu.schemas.user import UserCreate
 
 DEMO_SLUG = "demo"
-DEMO_PASSWORD = "kefu-demo-2026"
+#: Printed by `kefu demo` for the local demo tenant only.
+DEMO_PASSWORD = "kefu-demo-2026"  # noqa: S105
 
 HEAD_OFFICE = "总部"
 REGIONS = [("华东大区", "east", "陈"), ("华南大区", "south", "林"), ("华北大区", "north", "赵")]
@@ -38,7 +39,12 @@ SKILL_GROUPS = [
     ("技术支持", "technical support: app, account, invoices", DistributionMode.least_busy),
 ]
 #: Which skill groups each team's agents serve.
-SERVES = {"hq": ["售前", "售后", "技术支持"], "east": ["售前", "售后"], "south": ["售后", "售前"], "north": ["技术支持", "售前"]}
+SERVES = {
+    "hq": ["售前", "售后", "技术支持"],
+    "east": ["售前", "售后"],
+    "south": ["售后", "售前"],
+    "north": ["技术支持", "售前"],
+}
 AGENT_NAMES = ["小美", "小帅", "小雪"]
 
 
@@ -54,8 +60,14 @@ def seed_demo(database: Database) -> DemoInfo:
     with database.session() as db:
         tenant = db.scalar(select(Tenant).where(Tenant.slug == DEMO_SLUG))
         if tenant is None:
-            tenant = do_create_tenant(db, slug=DEMO_SLUG, name="演示商城 Demo Shop", admin_username="admin",
-                                      admin_password=DEMO_PASSWORD, admin_display_name="系统管理员").tenant
+            tenant = do_create_tenant(
+                db,
+                slug=DEMO_SLUG,
+                name="演示商城 Demo Shop",
+                admin_username="admin",
+                admin_password=DEMO_PASSWORD,
+                admin_display_name="系统管理员",
+            ).tenant
         admin = db.scalars(select(User).where(User.tenant_id == tenant.id, User.username == "admin")).one()
         info = DemoInfo(tenant_slug=tenant.slug, widget_key=_widget_key(db, tenant.id))
         info.logins.append(("admin", "admin", admin.display_name))
@@ -73,8 +85,9 @@ def seed_demo(database: Database) -> DemoInfo:
             for i, nickname in enumerate(AGENT_NAMES, start=1):
                 agent = _user(db, as_admin, f"{code}_agent{i}", f"{team.name[:2]}-{nickname}", Role.agent, team.id)
                 for priority, group_name in enumerate(SERVES[code]):
-                    do_set_skill_group_agent(db, as_admin, groups[group_name].id, agent.id,
-                                             SkillGroupAgentSet(priority=priority))
+                    do_set_skill_group_agent(
+                        db, as_admin, groups[group_name].id, agent.id, SkillGroupAgentSet(priority=priority)
+                    )
                 if i == 1:
                     info.logins.append(("agent", agent.username, f"{agent.display_name}（{team.name}）"))
         qa = _user(db, as_admin, "qa", "质检-周", Role.inspector, teams["east"].id)
@@ -104,6 +117,7 @@ def _skill_group(db: Session, caller: Caller, name: str, desc: str, mode: Distri
 def _user(db: Session, caller: Caller, username: str, display: str, role: Role, team_id: int) -> User:
     existing = db.scalar(select(User).where(User.tenant_id == caller.tenant_id, User.username == username))
     return existing or do_create_user(
-        db, caller, UserCreate(username=username, display_name=display, role=role, password=DEMO_PASSWORD,
-                               team_ids=[team_id])
+        db,
+        caller,
+        UserCreate(username=username, display_name=display, role=role, password=DEMO_PASSWORD, team_ids=[team_id]),
     )

@@ -34,8 +34,11 @@ def make_tenant(db: Session, slug: str) -> tuple[int, User]:
 
 
 def make_user(db: Session, caller: Caller, username: str, role: Role, team_ids: list[int]) -> User:
-    return do_create_user(db, caller, UserCreate(username=username, display_name=username, role=role,
-                                                 password=PASSWORD, team_ids=team_ids))
+    return do_create_user(
+        db,
+        caller,
+        UserCreate(username=username, display_name=username, role=role, password=PASSWORD, team_ids=team_ids),
+    )
 
 
 def token_for(db: Session, admin: Caller, user: User) -> str:

@@ -26,7 +26,10 @@ class KefuProcess:
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kefu.cli", *args, "--port", str(port)],
-            env={**os.environ, **env}, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            cwd=cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_healthy(self, timeout: float = 60) -> dict[str, object]:

@@ -23,11 +23,7 @@ def subtree_ids(db: Session, tenant_id: int, roots: Iterable[int]) -> frozenset[
     roots = list(roots)
     if not roots:
         return frozenset()
-    tree = (
-        select(Team.id)
-        .where(Team.tenant_id == tenant_id, Team.id.in_(roots))
-        .cte("subtree", recursive=True)
-    )
+    tree = select(Team.id).where(Team.tenant_id == tenant_id, Team.id.in_(roots)).cte("subtree", recursive=True)
     tree = tree.union(select(Team.id).where(Team.tenant_id == tenant_id, Team.parent_id == tree.c.id))
     return frozenset(db.scalars(select(tree.c.id)))
 
@@ -110,9 +106,7 @@ def access_team(db: Session, caller: Caller, team_id: int) -> Team:
 
 def access_user(db: Session, caller: Caller, user_id: int) -> User:
     user = db.scalar(
-        select(User).where(
-            User.id == user_id, User.tenant_id == caller.tenant_id, user_visible_clause(caller)
-        )
+        select(User).where(User.id == user_id, User.tenant_id == caller.tenant_id, user_visible_clause(caller))
     )
     if user is None:
         raise not_found("用户", "user")

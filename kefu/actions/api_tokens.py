@@ -28,12 +28,25 @@ def do_create_api_token(db: Session, caller: Caller, data: ApiTokenCreate) -> tu
     if data.expires_at is not None and (data.expires_at.tzinfo is None or data.expires_at <= utcnow()):
         raise Invalid(Msg("过期时间必须是带时区的将来时间", "expires_at must be a future time with a time zone"))
     plain, hashed = new_api_token()
-    token = ApiToken(tenant_id=caller.tenant_id, user_id=user.id, name=data.name, token_hash=hashed,
-                     prefix=plain[:12], created_by_id=caller.user_id, expires_at=data.expires_at)
+    token = ApiToken(
+        tenant_id=caller.tenant_id,
+        user_id=user.id,
+        name=data.name,
+        token_hash=hashed,
+        prefix=plain[:12],
+        created_by_id=caller.user_id,
+        expires_at=data.expires_at,
+    )
     db.add(token)
     db.flush()
-    emit(db, "api_token.created", tenant_id=caller.tenant_id, actor_id=caller.user_id, user_id=user.id,
-         payload={"token_id": token.id, "name": token.name})
+    emit(
+        db,
+        "api_token.created",
+        tenant_id=caller.tenant_id,
+        actor_id=caller.user_id,
+        user_id=user.id,
+        payload={"token_id": token.id, "name": token.name},
+    )
     return token, plain
 
 
@@ -42,8 +55,14 @@ def do_revoke_api_token(db: Session, caller: Caller, token_id: int) -> ApiToken:
     token = access_api_token(db, caller, token_id)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-        emit(db, "api_token.revoked", tenant_id=caller.tenant_id, actor_id=caller.user_id, user_id=token.user_id,
-             payload={"token_id": token.id, "name": token.name})
+        emit(
+            db,
+            "api_token.revoked",
+            tenant_id=caller.tenant_id,
+            actor_id=caller.user_id,
+            user_id=token.user_id,
+            payload={"token_id": token.id, "name": token.name},
+        )
     return token
 
 

@@ -69,11 +69,24 @@ def do_login(
         if row is None:
             row = LoginThrottle(key=key)
             db.add(row)
-        row.failures, row.last_failure_at, row.locked_until = new.failures, new.last_failure_at, new.locked_until
+        row.failures, row.last_failure_at, row.locked_until = (
+            new.failures,
+            new.last_failure_at,
+            new.locked_until,
+        )
         if tenant is not None:
-            emit(db, "staff.login_failed", tenant_id=tenant.id, user_id=user.id if user else None,
-                 payload={"username": username.strip()[:64], "failures": new.failures, "ip": ip,
-                          "locked": new.locked_until is not None})
+            emit(
+                db,
+                "staff.login_failed",
+                tenant_id=tenant.id,
+                user_id=user.id if user else None,
+                payload={
+                    "username": username.strip()[:64],
+                    "failures": new.failures,
+                    "ip": ip,
+                    "locked": new.locked_until is not None,
+                },
+            )
         return LoginOutcome()
 
     if row is not None:
@@ -81,12 +94,25 @@ def do_login(
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     token, digest = new_session_token()
-    session = StaffSession(token_hash=digest, tenant_id=user.tenant_id, user_id=user.id, created_at=now,
-                           expires_at=now + session_ttl, ip=ip, user_agent=(user_agent or "")[:300] or None)
+    session = StaffSession(
+        token_hash=digest,
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        created_at=now,
+        expires_at=now + session_ttl,
+        ip=ip,
+        user_agent=(user_agent or "")[:300] or None,
+    )
     db.add(session)
     db.flush()
-    emit(db, "staff.logged_in", tenant_id=user.tenant_id, actor_id=user.id, user_id=user.id,
-         payload={"ip": ip, "session_id": session.id})
+    emit(
+        db,
+        "staff.logged_in",
+        tenant_id=user.tenant_id,
+        actor_id=user.id,
+        user_id=user.id,
+        payload={"ip": ip, "session_id": session.id},
+    )
     return LoginOutcome(user=user, session=session, token=token)
 
 
@@ -96,5 +122,11 @@ def do_logout(db: Session, session_digest: str) -> None:
     if session is None or session.ended_at is not None:
         return
     session.ended_at = utcnow()
-    emit(db, "staff.logged_out", tenant_id=session.tenant_id, actor_id=session.user_id, user_id=session.user_id,
-         payload={"session_id": session.id})
+    emit(
+        db,
+        "staff.logged_out",
+        tenant_id=session.tenant_id,
+        actor_id=session.user_id,
+        user_id=session.user_id,
+        payload={"session_id": session.id},
+    )

@@ -17,13 +17,18 @@ from kefu.schemas.team import TeamCreate, TeamUpdate
 def _check_name_free(db: Session, tenant_id: int, parent_id: int | None, name: str, exclude: int | None) -> None:
     # Checked here rather than left to the unique constraint: NULL parents (top-level teams) are never
     # equal in SQL, so the constraint alone would allow two top-level teams with one name.
-    q = select(Team.id).where(Team.tenant_id == tenant_id, Team.name == name, Team.parent_id.is_(parent_id)
-                              if parent_id is None else Team.parent_id == parent_id)
+    q = select(Team.id).where(
+        Team.tenant_id == tenant_id,
+        Team.name == name,
+        Team.parent_id.is_(parent_id) if parent_id is None else Team.parent_id == parent_id,
+    )
     if exclude is not None:
         q = q.where(Team.id != exclude)
     if db.scalar(q) is not None:
-        raise Conflict(Msg(f"同一上级下已有名为“{name}”的团队", f"a team named {name!r} already exists there"),
-                       code="team.name_taken")
+        raise Conflict(
+            Msg(f"同一上级下已有名为“{name}”的团队", f"a team named {name!r} already exists there"),
+            code="team.name_taken",
+        )
 
 
 def _check_parent(db: Session, caller: Caller, parent_id: int | None) -> None:
@@ -43,8 +48,14 @@ def do_create_team(db: Session, caller: Caller, data: TeamCreate) -> Team:
     team = Team(tenant_id=caller.tenant_id, parent_id=data.parent_id, name=data.name, description=data.description)
     db.add(team)
     db.flush()
-    emit(db, "team.created", tenant_id=caller.tenant_id, actor_id=caller.user_id, team_id=team.id,
-         payload={"name": team.name, "parent_id": team.parent_id})
+    emit(
+        db,
+        "team.created",
+        tenant_id=caller.tenant_id,
+        actor_id=caller.user_id,
+        team_id=team.id,
+        payload={"name": team.name, "parent_id": team.parent_id},
+    )
     return team
 
 
@@ -59,8 +70,10 @@ def do_update_team(db: Session, caller: Caller, team_id: int, data: TeamUpdate) 
             raise Forbidden(Msg("不能移动您自己所在的团队", "you may not move the team you belong to"))
         _check_parent(db, caller, data.parent_id)
         if data.parent_id is not None and data.parent_id in subtree_ids(db, caller.tenant_id, [team.id]):
-            raise Invalid(Msg("不能把团队移动到它自己或它的下级团队之下", "a team cannot move below itself"),
-                          code="team.cycle")
+            raise Invalid(
+                Msg("不能把团队移动到它自己或它的下级团队之下", "a team cannot move below itself"),
+                code="team.cycle",
+            )
         changed["parent_id"] = team.parent_id = data.parent_id
     if data.name is not None and data.name != team.name:
         changed["name"] = team.name = data.name
@@ -68,8 +81,14 @@ def do_update_team(db: Session, caller: Caller, team_id: int, data: TeamUpdate) 
         changed["description"] = team.description = data.description
     if changed:
         _check_name_free(db, caller.tenant_id, team.parent_id, team.name, team.id)
-        emit(db, "team.updated", tenant_id=caller.tenant_id, actor_id=caller.user_id, team_id=team.id,
-             payload={"changed": changed})
+        emit(
+            db,
+            "team.updated",
+            tenant_id=caller.tenant_id,
+            actor_id=caller.user_id,
+            team_id=team.id,
+            payload={"changed": changed},
+        )
     return team
 
 
@@ -80,17 +99,38 @@ def do_delete_team(db: Session, caller: Caller, team_id: int) -> None:
     if team.id in caller.team_ids and not caller.is_admin:
         raise Forbidden(Msg("不能删除您自己所在的团队", "you may not delete the team you belong to"))
     if db.scalar(select(exists().where(Team.parent_id == team.id))):
-        raise Conflict(Msg("该团队下还有子团队，请先删除或移走它们", "the team still has sub-teams; delete or move them first"),
-                       code="team.has_children")
+        raise Conflict(
+            Msg(
+                "该团队下还有子团队，请先删除或移走它们",
+                "the team still has sub-teams; delete or move them first",
+            ),
+            code="team.has_children",
+        )
     members = db.scalar(select(func.count()).where(TeamMembership.team_id == team.id)) or 0
     if members:
-        raise Conflict(Msg(f"该团队还有 {members} 名成员，请先移出", f"the team still has {members} members; remove them first"),
-                       code="team.has_members")
+        raise Conflict(
+            Msg(
+                f"该团队还有 {members} 名成员，请先移出",
+                f"the team still has {members} members; remove them first",
+            ),
+            code="team.has_members",
+        )
     if db.scalar(select(exists().where(SkillGroup.team_id == team.id))):
-        raise Conflict(Msg("该团队还拥有技能组，请先删除或转移", "the team still owns skill groups; delete or move them first"),
-                       code="team.has_skill_groups")
-    emit(db, "team.deleted", tenant_id=caller.tenant_id, actor_id=caller.user_id, team_id=team.id,
-         payload={"name": team.name, "parent_id": team.parent_id})
+        raise Conflict(
+            Msg(
+                "该团队还拥有技能组，请先删除或转移",
+                "the team still owns skill groups; delete or move them first",
+            ),
+            code="team.has_skill_groups",
+        )
+    emit(
+        db,
+        "team.deleted",
+        tenant_id=caller.tenant_id,
+        actor_id=caller.user_id,
+        team_id=team.id,
+        payload={"name": team.name, "parent_id": team.parent_id},
+    )
     db.delete(team)
 
 
@@ -107,8 +147,14 @@ def do_add_team_member(db: Session, caller: Caller, team_id: int, user_id: int) 
     membership = TeamMembership(team_id=team.id, user_id=user.id, tenant_id=caller.tenant_id)
     db.add(membership)
     db.flush()
-    emit(db, "team.member_added", tenant_id=caller.tenant_id, actor_id=caller.user_id, team_id=team.id,
-         user_id=user.id)
+    emit(
+        db,
+        "team.member_added",
+        tenant_id=caller.tenant_id,
+        actor_id=caller.user_id,
+        team_id=team.id,
+        user_id=user.id,
+    )
     return membership
 
 
@@ -125,5 +171,11 @@ def do_remove_team_member(db: Session, caller: Caller, team_id: int, user_id: in
     if membership is None:
         return
     db.delete(membership)
-    emit(db, "team.member_removed", tenant_id=caller.tenant_id, actor_id=caller.user_id, team_id=team.id,
-         user_id=user.id)
+    emit(
+        db,
+        "team.member_removed",
+        tenant_id=caller.tenant_id,
+        actor_id=caller.user_id,
+        team_id=team.id,
+        user_id=user.id,
+    )

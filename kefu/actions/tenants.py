@@ -75,12 +75,22 @@ def do_create_tenant(
         password_hash=hash_password(admin_password),
     )
     channel = Channel(
-        tenant_id=tenant.id, kind=ChannelKind.web, name="网页客服", widget_key=secrets.token_urlsafe(18), config={}
+        tenant_id=tenant.id,
+        kind=ChannelKind.web,
+        name="网页客服",
+        widget_key=secrets.token_urlsafe(18),
+        config={},
     )
     db.add_all([admin, channel])
     db.flush()
     emit(db, "tenant.created", tenant_id=tenant.id, payload={"slug": slug, "name": tenant.name})
-    emit(db, "user.created", tenant_id=tenant.id, user_id=admin.id, payload={"username": admin.username, "role": "admin"})
+    emit(
+        db,
+        "user.created",
+        tenant_id=tenant.id,
+        user_id=admin.id,
+        payload={"username": admin.username, "role": "admin"},
+    )
     emit(db, "channel.created", tenant_id=tenant.id, payload={"channel_id": channel.id, "kind": "web"})
     return NewTenant(tenant, admin, channel)
 

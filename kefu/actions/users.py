@@ -47,11 +47,17 @@ def _check_assignable_role(caller: Caller, role: Role) -> None:
 
 
 def _active_admins(db: Session, tenant_id: int) -> int:
-    return db.scalar(
-        select(func.count()).where(
-            User.tenant_id == tenant_id, User.role == Role.admin, User.is_active.is_(True), User.deleted_at.is_(None)
+    return (
+        db.scalar(
+            select(func.count()).where(
+                User.tenant_id == tenant_id,
+                User.role == Role.admin,
+                User.is_active.is_(True),
+                User.deleted_at.is_(None),
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 @action
@@ -59,11 +65,16 @@ def do_create_user(db: Session, caller: Caller, data: UserCreate) -> User:
     require_manager(caller)
     _check_assignable_role(caller, data.role)
     if not caller.is_admin and not data.team_ids:
-        raise Invalid(Msg("请为坐席选择至少一个团队", "choose at least one team for the agent"), code="user.team_required")
+        raise Invalid(
+            Msg("请为坐席选择至少一个团队", "choose at least one team for the agent"),
+            code="user.team_required",
+        )
     team_ids = _check_teams(db, caller, data.team_ids)
     if db.scalar(select(User.id).where(User.tenant_id == caller.tenant_id, User.username == data.username)):
-        raise Conflict(Msg(f"用户名 {data.username} 已存在", f"the username {data.username} is taken"),
-                       code="user.username_taken")
+        raise Conflict(
+            Msg(f"用户名 {data.username} 已存在", f"the username {data.username} is taken"),
+            code="user.username_taken",
+        )
     user = User(
         tenant_id=caller.tenant_id,
         username=data.username,
@@ -76,9 +87,15 @@ def do_create_user(db: Session, caller: Caller, data: UserCreate) -> User:
     db.add(user)
     db.flush()
     db.add_all(TeamMembership(team_id=t, user_id=user.id, tenant_id=caller.tenant_id) for t in team_ids)
-    emit(db, "user.created", tenant_id=caller.tenant_id, actor_id=caller.user_id, user_id=user.id,
-         team_id=team_ids[0] if team_ids else None,
-         payload={"username": user.username, "role": user.role.value, "team_ids": team_ids})
+    emit(
+        db,
+        "user.created",
+        tenant_id=caller.tenant_id,
+        actor_id=caller.user_id,
+        user_id=user.id,
+        team_id=team_ids[0] if team_ids else None,
+        payload={"username": user.username, "role": user.role.value, "team_ids": team_ids},
+    )
     return user
 
 
@@ -95,7 +112,10 @@ def do_update_user(db: Session, caller: Caller, user_id: int, data: UserUpdate) 
         if not caller.is_admin:
             raise Forbidden(Msg("只有管理员可以修改角色", "only an administrator may change roles"))
         if user.role is Role.admin and _active_admins(db, caller.tenant_id) <= 1:
-            raise Conflict(Msg("不能取消最后一位管理员", "the last administrator cannot be demoted"), code="user.last_admin")
+            raise Conflict(
+                Msg("不能取消最后一位管理员", "the last administrator cannot be demoted"),
+                code="user.last_admin",
+            )
     if data.is_active is False and is_self:
         raise Forbidden(Msg("不能停用自己的账号", "you may not deactivate yourself"))
 
@@ -110,7 +130,7 @@ def do_update_user(db: Session, caller: Caller, user_id: int, data: UserUpdate) 
                 changed[name] = value.value if isinstance(value, Role) else value
     if data.password is not None:
         user.password_hash = hash_password(data.password)
-        changed["password"] = "***"
+        changed["password"] = "***"  # noqa: S105 - a redaction marker, not a password
         if not is_self:
             _end_sessions(db, user.id)
     if data.team_ids is not None:
@@ -120,8 +140,15 @@ def do_update_user(db: Session, caller: Caller, user_id: int, data: UserUpdate) 
     if data.is_active is False:
         _end_sessions(db, user.id)
     if changed:
-        emit(db, "user.updated", tenant_id=caller.tenant_id, actor_id=caller.user_id, user_id=user.id,
-             team_id=_primary_team(db, user.id), payload={"changed": changed})
+        emit(
+            db,
+            "user.updated",
+            tenant_id=caller.tenant_id,
+            actor_id=caller.user_id,
+            user_id=user.id,
+            team_id=_primary_team(db, user.id),
+            payload={"changed": changed},
+        )
     return user
 
 
@@ -166,7 +193,9 @@ def do_delete_user(db: Session, caller: Caller, user_id: int) -> None:
     if user.deleted_at is not None:
         return
     if user.role is Role.admin and user.is_active and _active_admins(db, caller.tenant_id) <= 1:
-        raise Conflict(Msg("不能删除最后一位管理员", "the last administrator cannot be deleted"), code="user.last_admin")
+        raise Conflict(
+            Msg("不能删除最后一位管理员", "the last administrator cannot be deleted"), code="user.last_admin"
+        )
     now = utcnow()
     team_id = _primary_team(db, user.id)
     user.is_active = False
@@ -176,5 +205,12 @@ def do_delete_user(db: Session, caller: Caller, user_id: int) -> None:
         update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=now)
     )
     db.execute(delete(SkillGroupAgent).where(SkillGroupAgent.user_id == user.id))
-    emit(db, "user.deleted", tenant_id=caller.tenant_id, actor_id=caller.user_id, user_id=user.id, team_id=team_id,
-         payload={"username": user.username})
+    emit(
+        db,
+        "user.deleted",
+        tenant_id=caller.tenant_id,
+        actor_id=caller.user_id,
+        user_id=user.id,
+        team_id=team_id,
+        payload={"username": user.username},
+    )

@@ -43,8 +43,15 @@ def bearer_token(authorization: str | None) -> str | None:
     return None
 
 
-def resolve_caller(db: Session, settings: Settings, *, authorization: str | None, cookie: str | None,
-                   method: str, csrf_header: str | None) -> Caller:
+def resolve_caller(
+    db: Session,
+    settings: Settings,
+    *,
+    authorization: str | None,
+    cookie: str | None,
+    method: str,
+    csrf_header: str | None,
+) -> Caller:
     """Bearer tokens first (integrations); else the session cookie, with CSRF for changes."""
     token = bearer_token(authorization)
     if token is not None:
@@ -60,7 +67,10 @@ def resolve_caller(db: Session, settings: Settings, *, authorization: str | None
             user, session = found_session
             if method not in SAFE_METHODS and not csrf_matches(settings.secret_key, session.token_hash, csrf_header):
                 raise Forbidden(
-                    Msg("缺少或错误的 CSRF 令牌，请刷新页面后重试", "missing or wrong CSRF token; reload the page and retry"),
+                    Msg(
+                        "缺少或错误的 CSRF 令牌，请刷新页面后重试",
+                        "missing or wrong CSRF token; reload the page and retry",
+                    ),
                     code="csrf",
                 )
             return caller_for(db, user, via="session", session_digest=session.token_hash)

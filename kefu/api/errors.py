@@ -36,7 +36,9 @@ def install_error_handlers(app: FastAPI) -> None:
         retry_after = exc.details.get("retry_after")
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return JSONResponse(
-            error_body(exc.code, exc.msg.pick(_lang(request)), **exc.details), status_code=exc.status, headers=headers
+            error_body(exc.code, exc.msg.pick(_lang(request)), **exc.details),
+            status_code=exc.status,
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -54,15 +56,21 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
         # Reached only by a race the actions' own checks could not see (two requests at once).
         log.info("integrity error answered with 409: %s", exc.orig)
-        message = "数据与现有记录冲突（可能刚被他人修改），请刷新后重试" if _lang(request) == "zh" else (
-            "the change conflicts with existing data (perhaps changed by someone else just now); reload and retry"
+        message = (
+            "数据与现有记录冲突（可能刚被他人修改），请刷新后重试"
+            if _lang(request) == "zh"
+            else (
+                "the change conflicts with existing data (perhaps changed by someone else just now); reload and retry"
+            )
         )
         return JSONResponse(error_body("conflict", message), status_code=409)
 
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.error("database error: %s", exc.orig)
-        message = "数据库暂时不可用，请稍后重试" if _lang(request) == "zh" else "the database is unavailable; retry shortly"
+        message = (
+            "数据库暂时不可用，请稍后重试" if _lang(request) == "zh" else "the database is unavailable; retry shortly"
+        )
         return JSONResponse(error_body("database_unavailable", message), status_code=503)
 
     @app.exception_handler(StarletteHTTPException)

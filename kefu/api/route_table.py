@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.routing import BaseRoute, WebSocketRoute
-
 from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.routing import BaseRoute, WebSocketRoute
 
 
 @dataclass(frozen=True)

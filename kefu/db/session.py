@@ -98,7 +98,6 @@ def _publish_after_commit(db: Session) -> None:
     if bus is None:
         return
     from kefu.events.envelope import envelope_of
-
     from kefu.ops.metrics import EVENTS_PUBLISH_FAILURES, EVENTS_PUBLISHED
 
     envelopes = [envelope_of(row) for row in pending]

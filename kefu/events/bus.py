@@ -19,7 +19,7 @@ from types import TracebackType
 from kefu.events.envelope import EventEnvelope
 
 
-class SubscriptionLagged(Exception):  # noqa: N818 - a condition, not a failure of the bus
+class SubscriptionLagged(Exception):
     """The subscriber fell behind and events were dropped; resume from ``last_id`` in the events table."""
 
     def __init__(self, last_id: int | None) -> None:

@@ -28,9 +28,7 @@ class Channel(Base):
     name: Mapped[str] = mapped_column(String(100))
     #: Public, not secret: it appears in the tenant's web pages. Null for non-web channels.
     widget_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    default_skill_group_id: Mapped[int | None] = mapped_column(
-        ForeignKey("skill_groups.id", ondelete="SET NULL")
-    )
+    default_skill_group_id: Mapped[int | None] = mapped_column(ForeignKey("skill_groups.id", ondelete="SET NULL"))
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -85,9 +85,7 @@ class Message(Base):
     sender_kind: Mapped[SenderKind] = mapped_column(Enum(SenderKind, native_enum=False, length=16))
     sender_id: Mapped[int | None] = mapped_column(BigId)
     client_msg_id: Mapped[str | None] = mapped_column(String(64))
-    kind: Mapped[MessageKind] = mapped_column(
-        Enum(MessageKind, native_enum=False, length=16), default=MessageKind.text
-    )
+    kind: Mapped[MessageKind] = mapped_column(Enum(MessageKind, native_enum=False, length=16), default=MessageKind.text)
     body: Mapped[str] = mapped_column(Text, default="")
     attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

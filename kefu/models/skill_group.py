@@ -38,12 +38,8 @@ class SkillGroupAgent(Base):
 
     __tablename__ = "skill_group_agents"
 
-    skill_group_id: Mapped[int] = mapped_column(
-        ForeignKey("skill_groups.id", ondelete="CASCADE"), primary_key=True
-    )
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    skill_group_id: Mapped[int] = mapped_column(ForeignKey("skill_groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     #: Lower serves first when the routing mode prefers some agents (e.g. primary vs backup).
     priority: Mapped[int] = mapped_column(Integer, default=0)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from kefu.schemas.common import Description, Id, Name, ORMModel
 
@@ -31,7 +31,7 @@ class TeamPublic(ORMModel):
 
 
 class TeamNode(TeamPublic):
-    children: list[TeamNode] = []
+    children: list[TeamNode] = Field(default_factory=list)
 
 
 class MemberPublic(ORMModel):

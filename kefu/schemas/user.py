@@ -44,6 +44,6 @@ class UserPublic(ORMModel):
     email: str | None
     is_active: bool
     max_concurrent: int
-    team_ids: list[int] = []
+    team_ids: list[int] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime

@@ -87,8 +87,15 @@ def sample_body(schema: dict[str, Any], components: dict[str, Any], values: dict
 
 def resource_of(path: str) -> str:
     segment = path.removeprefix("/api/v1/").split("/")[0]
-    return {"teams": "team", "users": "user", "skill-groups": "skill_group", "tenant": "tenant",
-            "api-tokens": "api_token", "events": "event", "auth": "self"}.get(segment, segment)
+    return {
+        "teams": "team",
+        "users": "user",
+        "skill-groups": "skill_group",
+        "tenant": "tenant",
+        "api-tokens": "api_token",
+        "events": "event",
+        "auth": "self",
+    }.get(segment, segment)
 
 
 def leaks(data: Any, resource: str, tgt: dict[str, set[int]]) -> list[str]:
@@ -98,8 +105,14 @@ def leaks(data: Any, resource: str, tgt: dict[str, set[int]]) -> list[str]:
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                kind = {"team_id": "team", "parent_id": "team", "user_id": "user", "actor_id": "user",
-                        "skill_group_id": "skill_group", "tenant_id": "tenant"}.get(key)
+                kind = {
+                    "team_id": "team",
+                    "parent_id": "team",
+                    "user_id": "user",
+                    "actor_id": "user",
+                    "skill_group_id": "skill_group",
+                    "tenant_id": "tenant",
+                }.get(key)
                 if key == "id":
                     kind = resource
                 if key in ("team_ids", "visible_team_ids") and isinstance(value, list):
@@ -131,8 +144,15 @@ def http_routes(client: TestClient) -> list[tuple[str, str]]:
     return routes
 
 
-def call(client: TestClient, method: str, path: str, headers: dict[str, str], world: World, token_id: int,
-         schema: dict[str, Any]) -> Any:
+def call(
+    client: TestClient,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    world: World,
+    token_id: int,
+    schema: dict[str, Any],
+) -> Any:
     values = path_values(world, token_id)
     params = re.findall(r"{(\w+)}", path)
     for name in params:
@@ -222,4 +242,6 @@ def test_every_route_needs_a_login(client: TestClient, world: World) -> None:
 
 def test_every_websocket_route_has_a_scope_test(client: TestClient) -> None:
     found = {r.path for r in routes_of(client.app) if r.kind == "websocket"}  # type: ignore[arg-type]
-    assert found <= set(WEBSOCKET_ROUTES), f"new WebSocket routes need a scope test here: {found - set(WEBSOCKET_ROUTES)}"
+    assert found <= set(WEBSOCKET_ROUTES), (
+        f"new WebSocket routes need a scope test here: {found - set(WEBSOCKET_ROUTES)}"
+    )

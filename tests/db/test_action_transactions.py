@@ -45,10 +45,14 @@ def recorded(database: Database) -> tuple[Database, RecordingBus]:
 
 
 def counts(db: Session) -> dict[str, int]:
-    return {m.__name__: db.scalar(select(func.count()).select_from(m)) or 0 for m in (User, TeamMembership, Event, Team)}
+    return {
+        m.__name__: db.scalar(select(func.count()).select_from(m)) or 0 for m in (User, TeamMembership, Event, Team)
+    }
 
 
-def test_state_and_events_commit_together_and_publish_after_commit(recorded: tuple[Database, RecordingBus]) -> None:
+def test_state_and_events_commit_together_and_publish_after_commit(
+    recorded: tuple[Database, RecordingBus],
+) -> None:
     database, bus = recorded
     with database.session() as db:
         _, admin = make_tenant(db, "acme")
@@ -79,8 +83,17 @@ def test_an_action_failing_half_way_leaves_no_state_and_no_event(
 
     monkeypatch.setattr(users_actions, "emit", explode)
     with database.session() as db, pytest.raises(RuntimeError, match="disk on fire"):
-        do_create_user(db, caller, UserCreate(username="half", display_name="半", role=Role.agent,
-                                              password="password-123", team_ids=[team.id]))
+        do_create_user(
+            db,
+            caller,
+            UserCreate(
+                username="half",
+                display_name="半",
+                role=Role.agent,
+                password="password-123",
+                team_ids=[team.id],
+            ),
+        )
     with database.session() as db:
         assert counts(db) == before
         assert db.scalar(select(User).where(User.username == "half")) is None

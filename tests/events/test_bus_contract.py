@@ -18,8 +18,14 @@ pytestmark = pytest.mark.anyio
 
 
 def ev(i: int, tenant: int = 1, **kw: object) -> EventEnvelope:
-    return EventEnvelope(id=i, tenant_id=tenant, type="test.thing", occurred_at=datetime.now(UTC),
-                         payload={"n": i, "text": "你好"}, **kw)  # type: ignore[arg-type]
+    return EventEnvelope(
+        id=i,
+        tenant_id=tenant,
+        type="test.thing",
+        occurred_at=datetime.now(UTC),
+        payload={"n": i, "text": "你好"},
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=["memory", "redis"])

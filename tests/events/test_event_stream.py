@@ -25,18 +25,26 @@ def next_event(ws: Any) -> dict[str, Any]:
 
 def test_stream_is_scoped(client: TestClient, world: World) -> None:
     url = "/api/v1/events/stream"
-    with client.websocket_connect(url, headers=world.headers("sup_hq")) as hq, \
-            client.websocket_connect(url, headers=world.headers("sup_south")) as south, \
-            client.websocket_connect(url, headers=world.headers("admin_b")) as other_tenant:
+    with (
+        client.websocket_connect(url, headers=world.headers("sup_hq")) as hq,
+        client.websocket_connect(url, headers=world.headers("sup_south")) as south,
+        client.websocket_connect(url, headers=world.headers("admin_b")) as other_tenant,
+    ):
         for ws in (hq, south, other_tenant):
             assert ws.receive_json()["type"] == "hello"
         # Something happens in 华东: only the supervisors above it may see it.
-        created = client.post("/api/v1/teams", json={"name": "华东二组", "parent_id": world.east},
-                              headers=world.headers("admin_a"))
+        created = client.post(
+            "/api/v1/teams",
+            json={"name": "华东二组", "parent_id": world.east},
+            headers=world.headers("admin_a"),
+        )
         assert created.status_code == 201
         # Then markers each outsider may see: the next event they get must be the marker, not the 华东 one.
-        marker_south = client.post("/api/v1/teams", json={"name": "华南一组", "parent_id": world.south},
-                                   headers=world.headers("admin_a")).json()
+        marker_south = client.post(
+            "/api/v1/teams",
+            json={"name": "华南一组", "parent_id": world.south},
+            headers=world.headers("admin_a"),
+        ).json()
         marker_b = client.post("/api/v1/teams", json={"name": "B 总部"}, headers=world.headers("admin_b")).json()
 
         first = next_event(hq)
@@ -63,9 +71,10 @@ def test_stream_refuses_strangers_and_other_sites(client: TestClient, world: Wor
         ws.receive_json()
     assert info.value.code == 4401
     login(client, "tenant-a", "admin")
-    with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect(
-        "/api/v1/events/stream", headers={"Origin": "https://evil.example"}
-    ) as ws:
+    with (
+        pytest.raises(WebSocketDisconnect) as info,
+        client.websocket_connect("/api/v1/events/stream", headers={"Origin": "https://evil.example"}) as ws,
+    ):
         ws.receive_json()
     assert info.value.code == 4403
     with client.websocket_connect("/api/v1/events/stream", headers={"Origin": "http://testserver"}) as ws:

@@ -39,8 +39,11 @@ def test_event_published_in_one_process_reaches_a_subscriber_in_the_other(databa
         ws_url = f"ws://127.0.0.1:{b.port}/api/v1/events/stream"
         with connect(ws_url, additional_headers=headers, open_timeout=10) as ws:
             assert json.loads(ws.recv(timeout=10))["type"] == "hello"
-            resp = httpx.post(f"{a.base}/api/v1/teams", json={"name": "跨进程", "parent_id": world.east},
-                              headers={"Authorization": f"Bearer {world.tokens['admin_a']}"})
+            resp = httpx.post(
+                f"{a.base}/api/v1/teams",
+                json={"name": "跨进程", "parent_id": world.east},
+                headers={"Authorization": f"Bearer {world.tokens['admin_a']}"},
+            )
             assert resp.status_code == 201, resp.text
             while True:
                 frame = json.loads(ws.recv(timeout=10))

@@ -15,8 +15,9 @@ router = APIRouter(prefix="/api-tokens", tags=["API 令牌 API tokens"])
 
 
 @router.get("", response_model=Page[ApiTokenPublic], summary="API 令牌列表 / list API tokens")
-def list_tokens(caller: CallerDep, db: DbDep, include_revoked: bool = False, page: PageNo = 1,
-                page_size: PageSize = 20) -> Page[ApiTokenPublic]:
+def list_tokens(
+    caller: CallerDep, db: DbDep, include_revoked: bool = False, page: PageNo = 1, page_size: PageSize = 20
+) -> Page[ApiTokenPublic]:
     require_role(caller, Role.admin)
     query = select(ApiToken).where(ApiToken.tenant_id == caller.tenant_id).order_by(ApiToken.id)
     if not include_revoked:
@@ -25,8 +26,12 @@ def list_tokens(caller: CallerDep, db: DbDep, include_revoked: bool = False, pag
     return page_of([ApiTokenPublic.model_validate(t) for t in rows], total, page, page_size)
 
 
-@router.post("", response_model=ApiTokenCreated, status_code=201,
-             summary="新建 API 令牌（只显示一次）/ create an API token (shown once)")
+@router.post(
+    "",
+    response_model=ApiTokenCreated,
+    status_code=201,
+    summary="新建 API 令牌（只显示一次）/ create an API token (shown once)",
+)
 def create_token(data: ApiTokenCreate, caller: CallerDep, db: DbDep) -> ApiTokenCreated:
     token, plain = do_create_api_token(db, caller, data)
     return ApiTokenCreated(**ApiTokenPublic.model_validate(token).model_dump(), token=plain)

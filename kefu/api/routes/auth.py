@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
+
 from kefu.access.caller import Caller
 from kefu.actions.auth import do_login, do_logout
 from kefu.api.deps import CallerDep, DbDep, SettingsDep
@@ -20,43 +21,84 @@ def me_of(db: DbDep, caller: Caller) -> Me:
     user = db.get_one(User, caller.user_id)
     tenant = db.get_one(Tenant, caller.tenant_id)
     return Me(
-        user_id=user.id, tenant_id=tenant.id, tenant_slug=tenant.slug, tenant_name=tenant.name,
-        time_zone=tenant.time_zone, username=user.username, display_name=user.display_name, role=user.role,
+        user_id=user.id,
+        tenant_id=tenant.id,
+        tenant_slug=tenant.slug,
+        tenant_name=tenant.name,
+        time_zone=tenant.time_zone,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
         team_ids=sorted(caller.team_ids),
         visible_team_ids=None if caller.visible_team_ids is None else sorted(caller.visible_team_ids),
     )
 
 
-@router.post("/login", response_model=LoginResponse, summary="登录 / log in",
-             responses={401: {"description": "wrong credentials"}, 423: {"description": "locked"},
-                        429: {"description": "too many attempts, wait"}})
+@router.post(
+    "/login",
+    response_model=LoginResponse,
+    summary="登录 / log in",
+    responses={
+        401: {"description": "wrong credentials"},
+        423: {"description": "locked"},
+        429: {"description": "too many attempts, wait"},
+    },
+)
 def login(data: LoginRequest, request: Request, response: Response, db: DbDep, settings: SettingsDep) -> LoginResponse:
     outcome = do_login(
-        db, tenant_slug=data.tenant, username=data.username, password=data.password,
+        db,
+        tenant_slug=data.tenant,
+        username=data.username,
+        password=data.password,
         session_ttl=timedelta(hours=settings.session_hours),
-        ip=request.client.host if request.client else None, user_agent=request.headers.get("user-agent"),
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
     )
     if outcome.verdict is not None:
         LOGINS.labels("throttled").inc()
         if outcome.verdict.locked:
             minutes = max(1, round(outcome.verdict.retry_after / 60))
-            raise Locked(Msg(f"登录失败次数过多，账户已锁定，请 {minutes} 分钟后再试",
-                             f"too many failed logins; the account is locked for {minutes} minutes"),
-                         code="login.locked", retry_after=round(outcome.verdict.retry_after))
-        raise TooManyRequests(Msg("登录尝试过于频繁，请稍后再试", "too many login attempts; wait a moment and retry"),
-                              retry_after=outcome.verdict.retry_after, code="login.slow_down")
+            raise Locked(
+                Msg(
+                    f"登录失败次数过多，账户已锁定，请 {minutes} 分钟后再试",
+                    f"too many failed logins; the account is locked for {minutes} minutes",
+                ),
+                code="login.locked",
+                retry_after=round(outcome.verdict.retry_after),
+            )
+        raise TooManyRequests(
+            Msg("登录尝试过于频繁，请稍后再试", "too many login attempts; wait a moment and retry"),
+            retry_after=outcome.verdict.retry_after,
+            code="login.slow_down",
+        )
     if not outcome.ok:
         LOGINS.labels("failed").inc()
-        raise NotAuthenticated(Msg("企业标识、用户名或密码错误", "wrong tenant, username or password"), code="login.failed")
+        raise NotAuthenticated(
+            Msg("企业标识、用户名或密码错误", "wrong tenant, username or password"), code="login.failed"
+        )
     LOGINS.labels("ok").inc()
     assert outcome.session is not None and outcome.token is not None and outcome.user is not None
     max_age = int(settings.session_hours * 3600)
-    response.set_cookie(SESSION_COOKIE, outcome.token, max_age=max_age, httponly=True, samesite="lax",
-                        secure=settings.cookie_secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        outcome.token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     csrf = csrf_token(settings.secret_key, outcome.session.token_hash)
     # Readable by our own pages (not HttpOnly) so they can echo it in the X-CSRF-Token header.
-    response.set_cookie(CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="strict",
-                        secure=settings.cookie_secure, path="/")
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        max_age=max_age,
+        httponly=False,
+        samesite="strict",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     from kefu.access.scope import caller_for
 
     caller = caller_for(db, outcome.user, session_digest=outcome.session.token_hash)
@@ -76,4 +118,3 @@ def logout(caller: CallerDep, response: Response, db: DbDep) -> Response:
 @router.get("/me", response_model=Me, summary="当前用户 / who am I")
 def me(caller: CallerDep, db: DbDep) -> Me:
     return me_of(db, caller)
-

@@ -27,10 +27,19 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 500
 #: Events after which a stream re-reads its caller: his visible teams or his access may have changed
 #: (a new team below his own, a move, a role change, a logout or a revoked token).
-REFRESH_ON = frozenset({
-    "team.created", "team.updated", "team.deleted", "team.member_added", "team.member_removed",
-    "user.updated", "user.deleted", "staff.logged_out", "api_token.revoked",
-})
+REFRESH_ON = frozenset(
+    {
+        "team.created",
+        "team.updated",
+        "team.deleted",
+        "team.member_added",
+        "team.member_removed",
+        "user.updated",
+        "user.deleted",
+        "staff.logged_out",
+        "api_token.revoked",
+    }
+)
 
 
 def event_visible_clause(caller: Caller) -> ColumnElement[bool]:
@@ -64,8 +73,10 @@ def list_events(
     type: Annotated[str | None, Query(max_length=64, description="类型前缀，如 team. / type prefix")] = None,
 ) -> dict[str, Any]:
     rows = events_after(db, caller, after_id, limit, type)
-    return {"events": [envelope_of(r).to_dict() for r in rows],
-            "last_event_id": rows[-1].id if rows else after_id}
+    return {
+        "events": [envelope_of(r).to_dict() for r in rows],
+        "last_event_id": rows[-1].id if rows else after_id,
+    }
 
 
 def _origin_ok(websocket: WebSocket) -> bool:
@@ -88,8 +99,9 @@ async def stream_events(websocket: WebSocket, after_id: int | None = None) -> No
 
     def authenticate() -> Caller:
         with database.session() as db:
-            return resolve_caller(db, settings, authorization=authorization, cookie=cookie, method="GET",
-                                  csrf_header=None)
+            return resolve_caller(
+                db, settings, authorization=authorization, cookie=cookie, method="GET", csrf_header=None
+            )
 
     try:
         if authorization is None and not _origin_ok(websocket):
@@ -143,6 +155,7 @@ async def stream_events(websocket: WebSocket, after_id: int | None = None) -> No
 async def _replay(database: Any, caller: Caller, websocket: WebSocket, after_id: int) -> int:
     last = after_id
     while True:
+
         def fetch(start: int = last) -> list[dict[str, Any]]:
             with database.session() as db:
                 return [envelope_of(r).to_dict() for r in events_after(db, caller, start, MAX_BATCH)]

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
-from kefu.access.scope import access_skill_group, user_visible_clause
+from kefu.access.scope import access_skill_group, skill_group_visible_clause, user_visible_clause
 from kefu.actions.skill_groups import (
     do_create_skill_group,
     do_delete_skill_group,
@@ -13,7 +13,6 @@ from kefu.actions.skill_groups import (
     do_set_skill_group_agent,
     do_update_skill_group,
 )
-from kefu.access.scope import skill_group_visible_clause
 from kefu.api.deps import CallerDep, DbDep
 from kefu.api.paging import PageNo, PageSize, like_pattern, page_of, paginate
 from kefu.models.skill_group import DistributionMode, SkillGroup, SkillGroupAgent
@@ -76,10 +75,14 @@ def delete_skill_group(skill_group_id: int, caller: CallerDep, db: DbDep) -> Res
     return Response(status_code=204)
 
 
-@router.get("/{skill_group_id}/agents", response_model=Page[SkillGroupAgentPublic],
-            summary="技能组坐席 / agents serving the group")
-def list_agents(skill_group_id: int, caller: CallerDep, db: DbDep, page: PageNo = 1,
-                page_size: PageSize = 50) -> Page[SkillGroupAgentPublic]:
+@router.get(
+    "/{skill_group_id}/agents",
+    response_model=Page[SkillGroupAgentPublic],
+    summary="技能组坐席 / agents serving the group",
+)
+def list_agents(
+    skill_group_id: int, caller: CallerDep, db: DbDep, page: PageNo = 1, page_size: PageSize = 50
+) -> Page[SkillGroupAgentPublic]:
     access_skill_group(db, caller, skill_group_id)
     query = (
         select(SkillGroupAgent)
@@ -91,10 +94,14 @@ def list_agents(skill_group_id: int, caller: CallerDep, db: DbDep, page: PageNo 
     return page_of([SkillGroupAgentPublic.model_validate(r) for r in rows], total, page, page_size)
 
 
-@router.put("/{skill_group_id}/agents/{user_id}", response_model=SkillGroupAgentPublic,
-            summary="加入技能组 / add an agent (or set his priority)")
-def set_agent(skill_group_id: int, user_id: int, caller: CallerDep, db: DbDep,
-              data: SkillGroupAgentSet | None = None) -> SkillGroupAgent:
+@router.put(
+    "/{skill_group_id}/agents/{user_id}",
+    response_model=SkillGroupAgentPublic,
+    summary="加入技能组 / add an agent (or set his priority)",
+)
+def set_agent(
+    skill_group_id: int, user_id: int, caller: CallerDep, db: DbDep, data: SkillGroupAgentSet | None = None
+) -> SkillGroupAgent:
     return do_set_skill_group_agent(db, caller, skill_group_id, user_id, data or SkillGroupAgentSet())
 
 

@@ -6,7 +6,13 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
 from kefu.access.scope import access_team, team_visible_clause, user_visible_clause
-from kefu.actions.teams import do_add_team_member, do_create_team, do_delete_team, do_remove_team_member, do_update_team
+from kefu.actions.teams import (
+    do_add_team_member,
+    do_create_team,
+    do_delete_team,
+    do_remove_team_member,
+    do_update_team,
+)
 from kefu.api.deps import CallerDep, DbDep
 from kefu.api.paging import PageNo, PageSize, like_pattern, page_of, paginate
 from kefu.models.staff import User
@@ -37,9 +43,11 @@ def list_teams(
 
 @router.get("/tree", response_model=list[TeamNode], summary="团队树 / the team tree the caller may see")
 def team_tree(caller: CallerDep, db: DbDep) -> list[TeamNode]:
-    teams = list(db.scalars(
-        select(Team).where(Team.tenant_id == caller.tenant_id, team_visible_clause(caller)).order_by(Team.name)
-    ))
+    teams = list(
+        db.scalars(
+            select(Team).where(Team.tenant_id == caller.tenant_id, team_visible_clause(caller)).order_by(Team.name)
+        )
+    )
     nodes = {t.id: TeamNode.model_validate(t) for t in teams}
     roots: list[TeamNode] = []
     for node in nodes.values():
@@ -70,7 +78,9 @@ def delete_team(team_id: int, caller: CallerDep, db: DbDep) -> Response:
 
 
 @router.get("/{team_id}/members", response_model=Page[MemberPublic], summary="团队成员 / members of a team")
-def list_members(team_id: int, caller: CallerDep, db: DbDep, page: PageNo = 1, page_size: PageSize = 50) -> Page[MemberPublic]:
+def list_members(
+    team_id: int, caller: CallerDep, db: DbDep, page: PageNo = 1, page_size: PageSize = 50
+) -> Page[MemberPublic]:
     access_team(db, caller, team_id)
     query = (
         select(TeamMembership)

@@ -56,9 +56,7 @@ def upgrade() -> None:
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_events_conversation_id"), ["conversation_id"], unique=False)
         batch_op.create_index("ix_events_tenant_id_id", ["tenant_id", "id"], unique=False)
-        batch_op.create_index(
-            "ix_events_tenant_type_time", ["tenant_id", "type", "occurred_at"], unique=False
-        )
+        batch_op.create_index("ix_events_tenant_type_time", ["tenant_id", "type", "occurred_at"], unique=False)
 
     op.create_table(
         "teams",
@@ -255,9 +253,7 @@ def upgrade() -> None:
         ),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("widget_key", sa.String(length=64), nullable=True),
-        sa.Column(
-            "default_skill_group_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
+        sa.Column("default_skill_group_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("config", sa.JSON(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("created_at", kefu.db.base.UTCDateTime(timezone=True), nullable=False),
