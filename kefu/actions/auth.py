@@ -35,7 +35,6 @@ def throttle_key(tenant_slug: str, username: str) -> str:
     return f"{tenant_slug.strip().lower()}\x1f{username.strip().lower()}"
 
 
-@action
 def do_login(
     db: Session,
     *,
@@ -48,58 +47,127 @@ def do_login(
     now: datetime | None = None,
     policy: throttle.ThrottlePolicy = throttle.ThrottlePolicy(),
 ) -> LoginOutcome:
+    """Check the throttle, verify the password, then record the failure or open a session.
+
+    The password check (argon2, about a tenth of a second by design) runs with no transaction open: on
+    SQLite a transaction holds the write lock, and a burst of logins at the start of a shift must not
+    queue every other request behind it. The writes that follow are actions of their own.
+
+    Precondition: ``db`` holds no pending changes of the caller's (its read transaction is rolled back).
+    """
     now = now or utcnow()
     key = throttle_key(tenant_slug, username)
-    row = db.get(LoginThrottle, key)
-    state = (
-        throttle.ThrottleState(row.failures, row.last_failure_at, row.locked_until) if row else throttle.ThrottleState()
-    )
+    state = _throttle_state(db, key)
+    tenant_id = db.scalar(select(Tenant.id).where(Tenant.slug == tenant_slug.strip().lower()))
+    found = None
+    if tenant_id is not None:
+        found = db.execute(
+            select(User.id, User.password_hash, User.is_active, User.deleted_at).where(
+                User.tenant_id == tenant_id, User.username == username.strip()
+            )
+        ).first()
+    # End the read transaction before the slow part. Plain values only: a rollback expires ORM objects,
+    # and touching one would silently open a new transaction.
+    db.rollback()
+
     verdict = throttle.check(state, now, policy)
     if not verdict.allowed:
         return LoginOutcome(verdict=verdict)
-
-    tenant = db.scalar(select(Tenant).where(Tenant.slug == tenant_slug.strip().lower()))
-    user = None
-    if tenant is not None:
-        user = db.scalar(select(User).where(User.tenant_id == tenant.id, User.username == username.strip()))
+    assert not db.in_transaction(), "the password check must run outside any transaction"
     # Always verify (against a dummy hash when there is no such user), so timing tells nothing.
-    good = verify_password(user.password_hash if user else None, password)
-    if not good or user is None or not user.is_active or user.deleted_at is not None:
-        new = throttle.after_failure(state, now, policy)
-        if row is None:
-            row = LoginThrottle(key=key)
-            db.add(row)
-        row.failures, row.last_failure_at, row.locked_until = (
-            new.failures,
-            new.last_failure_at,
-            new.locked_until,
+    good = verify_password(found.password_hash if found else None, password)
+    if not good or found is None or not found.is_active or found.deleted_at is not None:
+        _record_login_failure(
+            db,
+            key=key,
+            tenant_id=tenant_id,
+            user_id=found.id if found else None,
+            username=username,
+            ip=ip,
+            now=now,
+            policy=policy,
         )
-        if tenant is not None:
-            emit(
-                db,
-                "staff.login_failed",
-                tenant_id=tenant.id,
-                user_id=user.id if user else None,
-                payload={
-                    "username": username.strip()[:64],
-                    "failures": new.failures,
-                    "ip": ip,
-                    "locked": new.locked_until is not None,
-                },
-            )
         return LoginOutcome()
+    token, digest = new_session_token()
+    rehash = hash_password(password) if needs_rehash(found.password_hash) else None
+    session = _open_session(
+        db,
+        key=key,
+        user_id=found.id,
+        digest=digest,
+        rehash=rehash,
+        ttl=session_ttl,
+        ip=ip,
+        user_agent=user_agent,
+        now=now,
+    )
+    return LoginOutcome(user=session[0], session=session[1], token=token)
 
+
+def _throttle_state(db: Session, key: str) -> throttle.ThrottleState:
+    row = db.get(LoginThrottle, key)
+    if row is None:
+        return throttle.ThrottleState()
+    return throttle.ThrottleState(row.failures, row.last_failure_at, row.locked_until)
+
+
+@action
+def _record_login_failure(
+    db: Session,
+    *,
+    key: str,
+    tenant_id: int | None,
+    user_id: int | None,
+    username: str,
+    ip: str | None,
+    now: datetime,
+    policy: throttle.ThrottlePolicy,
+) -> None:
+    # Re-read inside the write transaction, so concurrent failures all count.
+    new = throttle.after_failure(_throttle_state(db, key), now, policy)
+    row = db.get(LoginThrottle, key) or LoginThrottle(key=key)
+    row.failures, row.last_failure_at, row.locked_until = new.failures, new.last_failure_at, new.locked_until
+    db.add(row)
+    if tenant_id is not None:
+        emit(
+            db,
+            "staff.login_failed",
+            tenant_id=tenant_id,
+            user_id=user_id,
+            payload={
+                "username": username.strip()[:64],
+                "failures": new.failures,
+                "ip": ip,
+                "locked": new.locked_until is not None,
+            },
+        )
+
+
+@action
+def _open_session(
+    db: Session,
+    *,
+    key: str,
+    user_id: int,
+    digest: str,
+    rehash: str | None,
+    ttl: timedelta,
+    ip: str | None,
+    user_agent: str | None,
+    now: datetime,
+) -> tuple[User, StaffSession]:
+    user = db.get_one(User, user_id)
+    row = db.get(LoginThrottle, key)
     if row is not None:
         db.delete(row)
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    token, digest = new_session_token()
+    if rehash is not None:
+        user.password_hash = rehash
     session = StaffSession(
         token_hash=digest,
         tenant_id=user.tenant_id,
         user_id=user.id,
         created_at=now,
-        expires_at=now + session_ttl,
+        expires_at=now + ttl,
         ip=ip,
         user_agent=(user_agent or "")[:300] or None,
     )
@@ -113,7 +181,7 @@ def do_login(
         user_id=user.id,
         payload={"ip": ip, "session_id": session.id},
     )
-    return LoginOutcome(user=user, session=session, token=token)
+    return user, session
 
 
 @action
