@@ -1,0 +1,1 @@
+"""Workforce management: queueing formulas, forecasts and staffing (pure, no I/O)."""
