@@ -1,0 +1,1 @@
+"""Routing: skill-group queues and the distribution modes (pure logic in ``engine``)."""
