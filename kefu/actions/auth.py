@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kefu.auth import throttle
@@ -47,7 +48,7 @@ def do_login(
     now: datetime | None = None,
     policy: throttle.ThrottlePolicy = throttle.ThrottlePolicy(),
 ) -> LoginOutcome:
-    """Check the throttle, verify the password, then record the failure or open a session.
+    """Count the attempt with the throttle, verify the password, then record the failure or open a session.
 
     The password check (argon2, about a tenth of a second by design) runs with no transaction open: on
     SQLite a transaction holds the write lock, and a burst of logins at the start of a shift must not
@@ -57,7 +58,13 @@ def do_login(
     """
     now = now or utcnow()
     key = throttle_key(tenant_slug, username)
-    state = _throttle_state(db, key)
+    try:
+        verdict, failures = _count_attempt(db, key=key, now=now, policy=policy)
+    except IntegrityError:  # two first attempts for one name raced to create its row; count again
+        verdict, failures = _count_attempt(db, key=key, now=now, policy=policy)
+    if verdict is not None:
+        return LoginOutcome(verdict=verdict)
+
     tenant_id = db.scalar(select(Tenant.id).where(Tenant.slug == tenant_slug.strip().lower()))
     found = None
     if tenant_id is not None:
@@ -66,31 +73,26 @@ def do_login(
                 User.tenant_id == tenant_id, User.username == username.strip()
             )
         ).first()
-    # End the read transaction before the slow part. Plain values only: a rollback expires ORM objects,
-    # and touching one would silently open a new transaction.
-    db.rollback()
+    db.rollback()  # end the read transaction before the slow part (plain values only were kept)
 
-    verdict = throttle.check(state, now, policy)
-    if not verdict.allowed:
-        return LoginOutcome(verdict=verdict)
     assert not db.in_transaction(), "the password check must run outside any transaction"
     # Always verify (against a dummy hash when there is no such user), so timing tells nothing.
     good = verify_password(found.password_hash if found else None, password)
     if not good or found is None or not found.is_active or found.deleted_at is not None:
-        _record_login_failure(
-            db,
-            key=key,
-            tenant_id=tenant_id,
-            user_id=found.id if found else None,
-            username=username,
-            ip=ip,
-            now=now,
-            policy=policy,
-        )
+        if tenant_id is not None:
+            _record_login_failure(
+                db,
+                tenant_id=tenant_id,
+                user_id=found.id if found else None,
+                username=username,
+                ip=ip,
+                failures=failures,
+                now=now,
+            )
         return LoginOutcome()
     token, digest = new_session_token()
     rehash = hash_password(password) if needs_rehash(found.password_hash) else None
-    session = _open_session(
+    user, session = _open_session(
         db,
         key=key,
         user_id=found.id,
@@ -101,46 +103,42 @@ def do_login(
         user_agent=user_agent,
         now=now,
     )
-    return LoginOutcome(user=session[0], session=session[1], token=token)
+    return LoginOutcome(user=user, session=session, token=token)
 
 
-def _throttle_state(db: Session, key: str) -> throttle.ThrottleState:
-    row = db.get(LoginThrottle, key)
+@action
+def _count_attempt(
+    db: Session, *, key: str, now: datetime, policy: throttle.ThrottlePolicy
+) -> tuple[throttle.Verdict | None, int]:
+    """Ask the throttle and, if it lets the attempt through, count it as a failure *before* the password is
+    checked (a success wipes the count). Under the row lock, so that attempts sent in parallel are
+    counted one after the other and cannot all slip through together."""
+    row = db.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
     if row is None:
-        return throttle.ThrottleState()
-    return throttle.ThrottleState(row.failures, row.last_failure_at, row.locked_until)
+        row = LoginThrottle(key=key, failures=0)
+        db.add(row)
+        db.flush()
+    state = throttle.ThrottleState(row.failures, row.last_failure_at, row.locked_until)
+    verdict = throttle.check(state, now, policy)
+    if not verdict.allowed:
+        return verdict, state.failures
+    new = throttle.after_failure(state, now, policy)
+    row.failures, row.last_failure_at, row.locked_until = new.failures, new.last_failure_at, new.locked_until
+    return None, new.failures
 
 
 @action
 def _record_login_failure(
-    db: Session,
-    *,
-    key: str,
-    tenant_id: int | None,
-    user_id: int | None,
-    username: str,
-    ip: str | None,
-    now: datetime,
-    policy: throttle.ThrottlePolicy,
+    db: Session, *, tenant_id: int, user_id: int | None, username: str, ip: str | None, failures: int, now: datetime
 ) -> None:
-    # Re-read inside the write transaction, so concurrent failures all count.
-    new = throttle.after_failure(_throttle_state(db, key), now, policy)
-    row = db.get(LoginThrottle, key) or LoginThrottle(key=key)
-    row.failures, row.last_failure_at, row.locked_until = new.failures, new.last_failure_at, new.locked_until
-    db.add(row)
-    if tenant_id is not None:
-        emit(
-            db,
-            "staff.login_failed",
-            tenant_id=tenant_id,
-            user_id=user_id,
-            payload={
-                "username": username.strip()[:64],
-                "failures": new.failures,
-                "ip": ip,
-                "locked": new.locked_until is not None,
-            },
-        )
+    emit(
+        db,
+        "staff.login_failed",
+        tenant_id=tenant_id,
+        user_id=user_id,
+        occurred_at=now,
+        payload={"username": username.strip()[:64], "failures": failures, "ip": ip},
+    )
 
 
 @action

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from kefu.access.caller import Caller
 from kefu.access.scope import access_user, require_manager
-from kefu.auth.passwords import hash_password
+from kefu.auth.passwords import hash_password, verify_password
 from kefu.db.base import utcnow
 from kefu.db.session import action
 from kefu.errors import Conflict, Forbidden, Invalid, Msg, not_found
@@ -16,7 +16,7 @@ from kefu.models.team import Team, TeamMembership
 from kefu.schemas.user import UserCreate, UserUpdate
 
 #: What anyone may change about himself; everything else needs a manager.
-SELF_SERVICE_FIELDS = {"display_name", "email", "password"}
+SELF_SERVICE_FIELDS = {"display_name", "email", "password", "current_password"}
 
 
 def team_ids_of(db: Session, user_ids: list[int]) -> dict[int, list[int]]:
@@ -61,7 +61,8 @@ def _active_admins(db: Session, tenant_id: int) -> int:
 
 
 @action
-def do_create_user(db: Session, caller: Caller, data: UserCreate) -> User:
+def do_create_user(db: Session, caller: Caller, data: UserCreate, *, password_hash: str | None = None) -> User:
+    """``password_hash`` as in ``do_update_user``."""
     require_manager(caller)
     _check_assignable_role(caller, data.role)
     if not caller.is_admin and not data.team_ids:
@@ -81,7 +82,7 @@ def do_create_user(db: Session, caller: Caller, data: UserCreate) -> User:
         display_name=data.display_name,
         role=data.role,
         email=data.email,
-        password_hash=hash_password(data.password),
+        password_hash=password_hash or hash_password(data.password),
         max_concurrent=data.max_concurrent,
     )
     db.add(user)
@@ -100,7 +101,11 @@ def do_create_user(db: Session, caller: Caller, data: UserCreate) -> User:
 
 
 @action
-def do_update_user(db: Session, caller: Caller, user_id: int, data: UserUpdate) -> User:
+def do_update_user(
+    db: Session, caller: Caller, user_id: int, data: UserUpdate, *, password_hash: str | None = None
+) -> User:
+    """``password_hash``: the new password hashed by the caller before the transaction (argon2 is slow by
+    design and should not run while holding a write lock); hashed here when not given."""
     user = access_user(db, caller, user_id)
     fields = {f for f in data.model_fields_set if getattr(data, f) is not None or f == "email"}
     is_self = user.id == caller.user_id
@@ -108,6 +113,10 @@ def do_update_user(db: Session, caller: Caller, user_id: int, data: UserUpdate) 
         require_manager(caller)
         if not caller.is_admin and not is_self and user.role is not Role.agent:
             raise Forbidden(Msg("主管只能修改坐席账号", "a supervisor may only change agents"))
+        if not is_self and fields - {"team_ids"}:
+            _require_fully_managed(db, caller, user)
+    if data.password is not None and is_self and not verify_password(user.password_hash, data.current_password or ""):
+        raise Forbidden(Msg("当前密码不正确", "the current password is wrong"), code="user.wrong_current_password")
     if data.role is not None and data.role is not user.role:
         if not caller.is_admin:
             raise Forbidden(Msg("只有管理员可以修改角色", "only an administrator may change roles"))
@@ -129,10 +138,10 @@ def do_update_user(db: Session, caller: Caller, user_id: int, data: UserUpdate) 
                 setattr(user, name, value)
                 changed[name] = value.value if isinstance(value, Role) else value
     if data.password is not None:
-        user.password_hash = hash_password(data.password)
+        user.password_hash = password_hash or hash_password(data.password)
         changed["password"] = "***"  # noqa: S105 - a redaction marker, not a password
-        if not is_self:
-            _end_sessions(db, user.id)
+        # Whoever knew the old password is logged out everywhere; one changing his own keeps this session.
+        _end_sessions(db, user.id, keep=caller.session_digest if is_self else None)
     if data.team_ids is not None:
         team_ids = _replace_memberships(db, caller, user, data.team_ids)
         if team_ids is not None:
@@ -172,12 +181,27 @@ def _primary_team(db: Session, user_id: int) -> int | None:
     return db.scalar(select(func.min(TeamMembership.team_id)).where(TeamMembership.user_id == user_id))
 
 
-def _end_sessions(db: Session, user_id: int) -> None:
-    db.execute(
-        update(StaffSession)
-        .where(StaffSession.user_id == user_id, StaffSession.ended_at.is_(None))
-        .values(ended_at=utcnow())
-    )
+def _end_sessions(db: Session, user_id: int, keep: str | None = None) -> None:
+    query = update(StaffSession).where(StaffSession.user_id == user_id, StaffSession.ended_at.is_(None))
+    if keep is not None:
+        query = query.where(StaffSession.token_hash != keep)
+    db.execute(query.values(ended_at=utcnow()))
+
+
+def _require_fully_managed(db: Session, caller: Caller, user: User) -> None:
+    """A supervisor changes an account only if every team of that person is in his subtree; an agent who
+    also works for another team is that team's business too, so only an administrator changes him."""
+    if caller.visible_team_ids is None:
+        return
+    teams = set(db.scalars(select(TeamMembership.team_id).where(TeamMembership.user_id == user.id)))
+    if not teams <= caller.visible_team_ids:
+        raise Forbidden(
+            Msg(
+                "该账号也属于您管理范围之外的团队，只有管理员可以修改",
+                "the account also belongs to teams outside your scope; only an administrator may change it",
+            ),
+            code="user.outside_scope",
+        )
 
 
 @action
@@ -190,6 +214,7 @@ def do_delete_user(db: Session, caller: Caller, user_id: int) -> None:
         raise Forbidden(Msg("不能删除自己的账号", "you may not delete yourself"))
     if not caller.is_admin and user.role is not Role.agent:
         raise Forbidden(Msg("主管只能删除坐席账号", "a supervisor may only delete agents"))
+    _require_fully_managed(db, caller, user)
     if user.deleted_at is not None:
         return
     if user.role is Role.admin and user.is_active and _active_admins(db, caller.tenant_id) <= 1:

@@ -8,6 +8,9 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+#: Execution option that marks a connection's next transaction as a write transaction.
+WRITE_OPTION = "kefu_write"
+
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """Create the engine for ``url``; SQLite gets WAL, foreign keys and real transactions."""
@@ -38,10 +41,11 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front. A deferred transaction that reads and then writes fails
-        # at once with SQLITE_BUSY when another writer committed in between (the busy timeout cannot help
-        # there); transactions here are short, so serialising writers is the safe choice.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers (actions, see kefu.db.session.action) begin IMMEDIATE: they take the write lock up front,
+        # because a deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
+        # another writer committed in between, which the busy timeout cannot help. Readers begin deferred
+        # and, in WAL mode, never wait for anyone.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
 
     return engine
 

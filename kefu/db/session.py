@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from kefu.db.engine import WRITE_OPTION
+
 if TYPE_CHECKING:
     from kefu.events.bus import EventBus
 
@@ -76,6 +78,7 @@ def action(fn: Callable[Concatenate[Session, P], R]) -> Callable[Concatenate[Ses
                     # The savepoint's rows are gone; so must be its events.
                     del db.info.get(_PENDING, [])[mark:]
                     raise
+            _begin_write(db)
             try:
                 result = fn(db, *args, **kwargs)
                 db.commit()
@@ -87,6 +90,19 @@ def action(fn: Callable[Concatenate[Session, P], R]) -> Callable[Concatenate[Ses
             db.info[_DEPTH] = depth
 
     return wrapper
+
+
+def _begin_write(db: Session) -> None:
+    """Start the action's transaction as a write transaction (IMMEDIATE on SQLite).
+
+    A read transaction already open (access checks in a request's dependencies) is ended first; it must
+    hold no changes, since only actions write.
+    """
+    if db.in_transaction():
+        if db.new or db.dirty or db.deleted:
+            raise RuntimeError("changes were made outside an action")
+        db.commit()
+    db.connection(execution_options={WRITE_OPTION: True})
 
 
 @event.listens_for(Session, "after_commit")

@@ -30,6 +30,8 @@ class UserUpdate(BaseModel):
     display_name: Name | None = None
     role: Role | None = None
     password: Password | None = None
+    #: Required when changing one's own password.
+    current_password: str | None = Field(None, max_length=128)
     email: EmailStr | None = None
     max_concurrent: int | None = Field(None, ge=1, le=100)
     is_active: bool | None = None

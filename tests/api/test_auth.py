@@ -171,3 +171,42 @@ def test_only_admins_manage_tokens(client: TestClient, database: Database) -> No
     login(client, "acme", "sup")
     assert client.post("/api/v1/api-tokens", json={"name": "x"}).status_code == 403
     assert client.get("/api/v1/api-tokens").status_code == 403
+
+
+def test_attempts_sent_in_parallel_cannot_slip_past_the_throttle(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from kefu.actions import auth as auth_actions
+
+    with database.session() as db:
+        make_tenant(db, "acme")
+    checked = []
+    real_verify = auth_actions.verify_password
+
+    def slow_verify(password_hash, password):  # type: ignore[no-untyped-def]
+        checked.append(password)
+        time.sleep(0.2)  # a slow hash widens the window a racing attacker would use
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(auth_actions, "verify_password", slow_verify)
+    outcomes = []
+
+    def attempt(i: int) -> None:
+        with database.session() as db:
+            outcomes.append(
+                do_login(
+                    db, tenant_slug="acme", username="admin", password=f"guess-{i}", session_ttl=timedelta(hours=1)
+                )
+            )
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == 20 and not any(o.ok for o in outcomes)
+    assert len(checked) <= ThrottlePolicy().free_failures  # the rest were refused before any password check
+    assert sum(o.verdict is not None for o in outcomes) >= 20 - ThrottlePolicy().free_failures

@@ -80,7 +80,11 @@ def test_supervisor_creates_agents_in_his_subtree_only(client: TestClient, world
 def test_self_service_and_role_rules(client: TestClient, world: World) -> None:
     me = world.users["agent_east"].id
     h = world.headers("agent_east")
-    ok = client.patch(f"/api/v1/users/{me}", json={"display_name": "东东", "password": "new-password-1"}, headers=h)
+    ok = client.patch(
+        f"/api/v1/users/{me}",
+        json={"display_name": "东东", "password": "new-password-1", "current_password": PASSWORD},
+        headers=h,
+    )
     assert ok.status_code == 200 and ok.json()["display_name"] == "东东"
     assert client.patch(f"/api/v1/users/{me}", json={"max_concurrent": 50}, headers=h).status_code == 403
     assert client.patch(f"/api/v1/users/{me}", json={"role": "admin"}, headers=h).status_code == 403
@@ -127,3 +131,41 @@ def test_delete_closes_the_account_but_keeps_history(client: TestClient, world: 
     assert (
         client.delete(f"/api/v1/users/{world.users['admin_a'].id}", headers=world.headers("admin_a")).status_code == 403
     )
+
+
+def test_changing_ones_own_password_needs_the_old_one_and_ends_other_sessions(client: TestClient, world: World) -> None:
+    me = world.users["agent_east"].id
+    from fastapi.testclient import TestClient as Browser
+
+    thief, owner = Browser(client.app), Browser(client.app)
+    for browser in (thief, owner):
+        csrf = browser.post(
+            "/api/v1/auth/login", json={"tenant": "tenant-a", "username": "agent_east", "password": PASSWORD}
+        ).json()["csrf_token"]
+        browser.headers["X-CSRF-Token"] = csrf
+    no_old = thief.patch(f"/api/v1/users/{me}", json={"password": "stolen-password"})
+    assert no_old.status_code == 403 and no_old.json()["error"]["code"] == "user.wrong_current_password"
+    changed = owner.patch(f"/api/v1/users/{me}", json={"password": "fresh-password-9", "current_password": PASSWORD})
+    assert changed.status_code == 200
+    assert thief.get("/api/v1/auth/me").status_code == 401  # the other session ended
+    assert owner.get("/api/v1/auth/me").status_code == 200  # this one goes on
+
+
+def test_an_agent_shared_with_another_team_is_changed_only_by_an_administrator(
+    client: TestClient, world: World
+) -> None:
+    shared = world.users["agent_south"].id
+    admin = world.headers("admin_a")
+    assert client.put(f"/api/v1/teams/{world.east}/members/{shared}", headers=admin).status_code == 200
+    sup = world.headers("sup_east")
+    assert client.get(f"/api/v1/users/{shared}", headers=sup).status_code == 200  # he may see him
+    for resp in (
+        client.patch(f"/api/v1/users/{shared}", json={"max_concurrent": 1}, headers=sup),
+        client.patch(f"/api/v1/users/{shared}", json={"password": "taken-over-1"}, headers=sup),
+        client.delete(f"/api/v1/users/{shared}", headers=sup),
+    ):
+        assert resp.status_code == 403 and resp.json()["error"]["code"] == "user.outside_scope"
+    # Inside his own subtree he may still move him (the 华南 membership stays).
+    moved = client.patch(f"/api/v1/users/{shared}", json={"team_ids": [world.east1]}, headers=sup)
+    assert moved.status_code == 200 and sorted(moved.json()["team_ids"]) == sorted([world.east1, world.south])
+    assert client.patch(f"/api/v1/users/{shared}", json={"max_concurrent": 1}, headers=admin).status_code == 200

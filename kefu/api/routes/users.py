@@ -9,6 +9,7 @@ from kefu.access.scope import access_user, user_visible_clause
 from kefu.actions.users import do_create_user, do_delete_user, do_update_user, team_ids_of
 from kefu.api.deps import CallerDep, DbDep
 from kefu.api.paging import PageNo, PageSize, like_pattern, page_of, paginate
+from kefu.auth.passwords import hash_password
 from kefu.models.staff import Role, User
 from kefu.models.team import TeamMembership
 from kefu.schemas.common import Page
@@ -52,7 +53,7 @@ def list_users(
 
 @router.post("", response_model=UserPublic, status_code=201, summary="新建用户 / create a member of staff")
 def create_user(data: UserCreate, caller: CallerDep, db: DbDep) -> UserPublic:
-    return public(db, [do_create_user(db, caller, data)])[0]
+    return public(db, [do_create_user(db, caller, data, password_hash=hash_password(data.password))])[0]
 
 
 @router.get("/{user_id}", response_model=UserPublic, summary="用户详情 / one member of staff")
@@ -62,7 +63,8 @@ def get_user(user_id: int, caller: CallerDep, db: DbDep) -> UserPublic:
 
 @router.patch("/{user_id}", response_model=UserPublic, summary="修改用户 / change a member of staff")
 def update_user(user_id: int, data: UserUpdate, caller: CallerDep, db: DbDep) -> UserPublic:
-    return public(db, [do_update_user(db, caller, user_id, data)])[0]
+    new_hash = hash_password(data.password) if data.password is not None else None
+    return public(db, [do_update_user(db, caller, user_id, data, password_hash=new_hash)])[0]
 
 
 @router.delete("/{user_id}", status_code=204, summary="删除用户（保留历史）/ delete, keeping history")
