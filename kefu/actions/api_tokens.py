@@ -16,6 +16,7 @@ from kefu.schemas.auth import ApiTokenCreate
 
 #: ``last_used_at`` is written at most this often, so that tokens do not turn every read into a write.
 TOUCH_EVERY = timedelta(minutes=1)
+MAX_LIFETIME = timedelta(days=3653)
 
 
 @action
@@ -25,8 +26,16 @@ def do_create_api_token(db: Session, caller: Caller, data: ApiTokenCreate) -> tu
     user = access_user(db, caller, data.user_id or caller.user_id)
     if not user.is_active:
         raise Invalid(Msg("不能为已停用的账号创建令牌", "cannot create a token for a deactivated account"))
-    if data.expires_at is not None and (data.expires_at.tzinfo is None or data.expires_at <= utcnow()):
-        raise Invalid(Msg("过期时间必须是带时区的将来时间", "expires_at must be a future time with a time zone"))
+    if data.expires_at is not None and (
+        data.expires_at.tzinfo is None or not utcnow() < data.expires_at <= utcnow() + MAX_LIFETIME
+    ):
+        raise Invalid(
+            Msg(
+                "过期时间必须是带时区的将来时间，且不超过 10 年",
+                "expires_at must be a future time with a time zone, at most 10 years ahead",
+            ),
+            code="api_token.expires_at",
+        )
     plain, hashed = new_api_token()
     token = ApiToken(
         tenant_id=caller.tenant_id,

@@ -3,7 +3,6 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 from kefu.access.caller import Caller
 from kefu.access.scope import require_role
 from kefu.auth.passwords import hash_password
+from kefu.config import is_time_zone
 from kefu.db.session import action
 from kefu.errors import Conflict, Invalid, Msg
 from kefu.events.record import emit
@@ -29,10 +29,8 @@ class NewTenant:
 
 
 def check_time_zone(time_zone: str) -> str:
-    try:
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise Invalid(Msg(f"未知时区：{time_zone}", f"unknown time zone: {time_zone}")) from exc
+    if not is_time_zone(time_zone):
+        raise Invalid(Msg(f"未知时区：{time_zone}", f"unknown time zone: {time_zone}"), code="tenant.time_zone")
     return time_zone
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kefu.errors import KefuError, pick_language
@@ -64,6 +64,17 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         )
         return JSONResponse(error_body("conflict", message), status_code=409)
+
+    @app.exception_handler(DataError)
+    async def _bad_data(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the schemas let through (e.g. a NUL in a search string).
+        log.info("data error answered with 422: %s", exc.orig)
+        message = (
+            "请求中包含数据库无法保存的字符或数值"
+            if _lang(request) == "zh"
+            else ("the request holds a character or number the database cannot store")
+        )
+        return JSONResponse(error_body("invalid", message), status_code=422)
 
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:

@@ -11,7 +11,7 @@ from kefu.schemas.common import Page
 
 M = TypeVar("M", bound=BaseModel)
 
-PageNo = Annotated[int, Query(ge=1, description="页码，从 1 开始 / page number, from 1")]
+PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="页码，从 1 开始 / page number, from 1")]
 PageSize = Annotated[int, Query(ge=1, le=200, description="每页条数 / rows per page")]
 
 

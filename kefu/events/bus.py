@@ -10,13 +10,18 @@ record, instead of letting memory grow without limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 
 from kefu.events.envelope import EventEnvelope
+
+#: Put in a subscription's queue to wake its consumer when events were lost.
+_LAGGED = EventEnvelope(id=-1, tenant_id=-1, type="kefu.lagged", occurred_at=datetime.min.replace(tzinfo=UTC))
 
 
 class SubscriptionLagged(Exception):
@@ -55,6 +60,21 @@ class Subscription:
         except asyncio.QueueFull:
             self._lagged = True
 
+    def _set_lagged(self) -> None:
+        self._lagged = True
+        # Wake a consumer that is waiting on an empty queue.
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(_LAGGED)
+
+    def mark_lagged_threadsafe(self) -> None:
+        """Events may have been missed (e.g. the bus connection dropped): the consumer must catch up."""
+        if self._closed:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._set_lagged)
+        except RuntimeError:
+            self.close()
+
     def deliver_threadsafe(self, event: EventEnvelope) -> None:
         if self._closed:
             return
@@ -67,6 +87,8 @@ class Subscription:
         if self._lagged and self._queue.empty():
             raise SubscriptionLagged(self._last_id)
         event = await asyncio.wait_for(self._queue.get(), timeout)
+        if event is _LAGGED:
+            raise SubscriptionLagged(self._last_id)
         self._last_id = event.id
         return event
 
@@ -113,6 +135,12 @@ class FanOut:
             for sub in subs:
                 if sub.tenant_id is None or sub.tenant_id == event.tenant_id:
                     sub.deliver_threadsafe(event)
+
+    def mark_all_lagged(self) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.mark_lagged_threadsafe()
 
     def __len__(self) -> int:
         return len(self._subs)

@@ -29,7 +29,10 @@ class RedisBus(EventBus):
         super().__init__()
         self.url = url
         self.prefix = f"{namespace}:events:"
-        self._sync = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        #: Shown by Redis CLIENT LIST, so operators can tell kefu's subscriber connections apart.
+        self.client_name = f"{namespace}-bus-subscriber"
+        # Short timeouts: publishing happens after a commit, on the request's time.
+        self._sync = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
         self._stopping = False
@@ -43,7 +46,13 @@ class RedisBus(EventBus):
         pipe = self._sync.pipeline(transaction=False)
         for event in events:
             pipe.publish(self.channel(event.tenant_id), event.to_json())
-        pipe.execute()
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            # Redis is unreachable: this process's subscribers still get the events; the other processes'
+            # lose their connection too and are told to catch up from the events table when it returns.
+            self.fanout.deliver(events)
+            raise
 
     async def start(self) -> None:
         if self._task is not None:
@@ -60,8 +69,9 @@ class RedisBus(EventBus):
 
     async def _receive_forever(self) -> None:
         backoff = 0.2
+        connected_before = False
         while not self._stopping:
-            client = aioredis.Redis.from_url(self.url)
+            client = aioredis.Redis.from_url(self.url, client_name=self.client_name)
             pubsub = client.pubsub()
             try:
                 await pubsub.psubscribe(f"{self.prefix}*")
@@ -72,9 +82,18 @@ class RedisBus(EventBus):
                         break
                 assert self._ready is not None
                 self._ready.set()
+                if connected_before:
+                    # Whatever was published while we were away is lost to pub/sub: catch up from the table.
+                    self.fanout.mark_all_lagged()
+                connected_before = True
                 backoff = 0.2
                 while not self._stopping:
-                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    msg = await pubsub.get_message(timeout=1.0)
+                    if msg is not None and msg["type"] == "psubscribe":
+                        # redis-py reconnects and subscribes again on its own after a lost connection;
+                        # what was published meanwhile is gone from pub/sub: catch up from the table.
+                        self.fanout.mark_all_lagged()
+                        continue
                     if msg is None or msg["type"] != "pmessage":
                         continue
                     try:

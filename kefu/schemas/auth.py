@@ -6,13 +6,13 @@ from typing import Annotated
 from pydantic import BaseModel, StringConstraints
 
 from kefu.models.staff import Role
-from kefu.schemas.common import Id, Name, ORMModel
+from kefu.schemas.common import ONE_LINE, Id, Name, ORMModel
 
 
 class LoginRequest(BaseModel):
-    tenant: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    tenant: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=ONE_LINE)]
+    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=ONE_LINE)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ONE_LINE)]
 
 
 class Me(BaseModel):

@@ -6,9 +6,16 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 T = TypeVar("T")
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-Id = Annotated[int, Field(gt=0)]
+#: No control characters in one-line text (PostgreSQL refuses NUL; a name with a newline is a mistake).
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+#: Multi-line text may hold tabs and line breaks, no other control characters.
+MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=ONE_LINE)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=MULTI_LINE)]
+#: Ids are 64-bit in the database; larger numbers are refused as bad input, not turned into a 500.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(gt=0, le=MAX_ID)]
 
 
 class Page(BaseModel, Generic[T]):

@@ -6,12 +6,12 @@ from typing import Annotated
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
 from kefu.models.staff import Role
-from kefu.schemas.common import Id, Name, ORMModel
+from kefu.schemas.common import ONE_LINE, Id, Name, ORMModel
 
 Username = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
 ]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128, pattern=ONE_LINE)]
 
 
 class UserCreate(BaseModel):

@@ -125,3 +125,34 @@ async def test_redis_bus_reports_unreachable_redis() -> None:
     bus = RedisBus("redis://127.0.0.1:1/0")
     health = await bus.health()
     assert not health.ok and "unreachable" in health.detail
+
+
+async def test_redis_bus_tells_subscribers_to_catch_up_after_a_lost_connection() -> None:
+    need_redis()
+    import redis as redis_sync
+
+    from kefu.events.redis_bus import RedisBus
+
+    bus = RedisBus(REDIS_URL, namespace=f"kefu-drop-{uuid.uuid4().hex[:8]}")
+    await bus.start()
+    try:
+        async with bus.subscribe() as sub:
+            admin = redis_sync.Redis.from_url(REDIS_URL)
+            killed = [c for c in admin.client_list() if c.get("name") == bus.client_name]
+            assert killed, "the subscriber connection is named"
+            for client in killed:
+                admin.client_kill_filter(_id=client["id"])
+            with pytest.raises(SubscriptionLagged):
+                await sub.get(timeout=10)
+    finally:
+        await bus.stop()
+
+
+async def test_redis_bus_still_delivers_locally_when_redis_is_gone() -> None:
+    from kefu.events.redis_bus import RedisBus
+
+    bus = RedisBus("redis://127.0.0.1:1/0")
+    async with bus.subscribe() as sub:
+        with pytest.raises(Exception, match=r"(?i)connect"):
+            bus.publish([ev(7)])
+        assert (await sub.get(timeout=2)).id == 7

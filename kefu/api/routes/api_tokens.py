@@ -7,6 +7,7 @@ from kefu.access.scope import require_role
 from kefu.actions.api_tokens import do_create_api_token, do_revoke_api_token
 from kefu.api.deps import CallerDep, DbDep
 from kefu.api.paging import PageNo, PageSize, page_of, paginate
+from kefu.api.params import PathId
 from kefu.models.staff import ApiToken, Role
 from kefu.schemas.auth import ApiTokenCreate, ApiTokenCreated, ApiTokenPublic
 from kefu.schemas.common import Page
@@ -38,5 +39,5 @@ def create_token(data: ApiTokenCreate, caller: CallerDep, db: DbDep) -> ApiToken
 
 
 @router.delete("/{token_id}", response_model=ApiTokenPublic, summary="撤销 API 令牌 / revoke an API token")
-def revoke_token(token_id: int, caller: CallerDep, db: DbDep) -> ApiToken:
+def revoke_token(token_id: PathId, caller: CallerDep, db: DbDep) -> ApiToken:
     return do_revoke_api_token(db, caller, token_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -20,26 +22,16 @@ from kefu.events.bus import SubscriptionLagged
 from kefu.events.envelope import EventEnvelope, envelope_of
 from kefu.models.event import Event
 from kefu.models.staff import Role
+from kefu.schemas.common import MAX_ID
 
 router = APIRouter(prefix="/events", tags=["事件 events"])
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-#: Events after which a stream re-reads its caller: his visible teams or his access may have changed
-#: (a new team below his own, a move, a role change, a logout or a revoked token).
-REFRESH_ON = frozenset(
-    {
-        "team.created",
-        "team.updated",
-        "team.deleted",
-        "team.member_added",
-        "team.member_removed",
-        "user.updated",
-        "user.deleted",
-        "staff.logged_out",
-        "api_token.revoked",
-    }
-)
+#: Seconds between re-checks of a stream's session or token.
+RECHECK_EVERY = 30.0
+#: Events just before a replay's ``after_id`` that are sent again (see ``stream_events``).
+LATE_WINDOW = 200
 
 
 def event_visible_clause(caller: Caller) -> ColumnElement[bool]:
@@ -68,7 +60,7 @@ def events_after(db: Any, caller: Caller, after_id: int, limit: int, type_prefix
 def list_events(
     caller: CallerDep,
     db: DbDep,
-    after_id: Annotated[int, Query(ge=0, description="只返回 id 大于此值的事件 / events after this id")] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID, description="只返回 id 大于此值的事件 / events after this id")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 100,
     type: Annotated[str | None, Query(max_length=64, description="类型前缀，如 team. / type prefix")] = None,
 ) -> dict[str, Any]:
@@ -88,10 +80,14 @@ def _origin_ok(websocket: WebSocket) -> bool:
 
 
 @router.websocket("/stream")
-async def stream_events(websocket: WebSocket, after_id: int | None = None) -> None:
+async def stream_events(websocket: WebSocket, after_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None) -> None:
     """Live events the caller may see. Sends ``{"type": "hello"}``, then (when ``after_id`` is given) the
-    stored events after it, then each new event as ``{"type": "event", "event": {...}}``. If the consumer
-    falls behind, it gets ``{"type": "lagged", "last_event_id": N}`` and should catch up with GET /events."""
+    stored events after it, then each new event as ``{"type": "event", "event": {...}}``.
+
+    Delivery is at least once: the replay re-sends a few events just before ``after_id`` (ids are given
+    at insert and transactions commit in any order, so one with a smaller id can commit later); clients
+    keep the ids they have seen and drop repeats. A consumer that falls behind gets
+    ``{"type": "lagged", "last_event_id": N}`` and catches up with GET /events."""
     database = websocket.app.state.database
     settings = websocket.app.state.settings
     cookie = websocket.cookies.get(SESSION_COOKIE)
@@ -104,46 +100,57 @@ async def stream_events(websocket: WebSocket, after_id: int | None = None) -> No
             )
 
     try:
-        if authorization is None and not _origin_ok(websocket):
-            await websocket.close(code=4403, reason="cross-origin")
-            return
         caller = await run_in_threadpool(authenticate)
     except KefuError as exc:
         await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
         return
+    if caller.via == "session" and not _origin_ok(websocket):
+        await websocket.close(code=4403, reason="cross-origin")
+        return
 
     await websocket.accept()
-    bus = database.bus
+    sent = RecentIds()
     last_sent = after_id or 0
-    with contextlib.closing(bus.subscribe(tenant_id=caller.tenant_id)) as sub:
+    with contextlib.closing(database.bus.subscribe(tenant_id=caller.tenant_id)) as sub:
         await websocket.send_json({"type": "hello", "user_id": caller.user_id, "tenant_id": caller.tenant_id})
         if after_id is not None:
-            last_sent = await _replay(database, caller, websocket, after_id)
+            last_sent = await _replay(database, caller, websocket, after_id, sent)
         receiver = asyncio.create_task(_drain_client(websocket))
+        checked_at = time.monotonic()
         try:
             while not receiver.done():
                 getter = asyncio.ensure_future(sub.get())
-                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {getter, receiver}, timeout=RECHECK_EVERY, return_when=asyncio.FIRST_COMPLETED
+                )
                 if getter not in done:
                     getter.cancel()
-                    break
-                try:
-                    event: EventEnvelope = getter.result()
-                except SubscriptionLagged:
-                    await websocket.send_json({"type": "lagged", "last_event_id": last_sent})
-                    break
-                if event.type in REFRESH_ON:
+                    if receiver.done():
+                        break
+                event: EventEnvelope | None = None
+                if getter in done:
+                    try:
+                        event = getter.result()
+                    except SubscriptionLagged:
+                        await websocket.send_json({"type": "lagged", "last_event_id": last_sent})
+                        break
+                # Re-read the caller when an event may have changed his access, and every so often anyway
+                # (a session that expired or an account that was closed ends the stream).
+                stale = time.monotonic() - checked_at > RECHECK_EVERY
+                if stale or (event is not None and _touches(caller, event)):
+                    checked_at = time.monotonic()
                     try:
                         caller = await run_in_threadpool(authenticate)
                     except KefuError as exc:
                         await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
                         break
-                if event.id <= last_sent or not caller.event_visible(
-                    event.tenant_id, event.team_id, event.user_id, event.actor_id
-                ):
+                if event is None or event.id in sent:
+                    continue
+                if not caller.event_visible(event.tenant_id, event.team_id, event.user_id, event.actor_id):
                     continue
                 await websocket.send_json({"type": "event", "event": event.to_dict()})
-                last_sent = event.id
+                sent.add(event.id)
+                last_sent = max(last_sent, event.id)
         except WebSocketDisconnect:
             pass
         finally:
@@ -152,20 +159,67 @@ async def stream_events(websocket: WebSocket, after_id: int | None = None) -> No
                 await websocket.close()
 
 
-async def _replay(database: Any, caller: Caller, websocket: WebSocket, after_id: int) -> int:
+class RecentIds:
+    """The ids sent lately on one stream, to drop repeats; bounded."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._order: deque[int] = deque()
+        self._set: set[int] = set()
+        self._size = size
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._set
+
+    def add(self, event_id: int) -> None:
+        if event_id in self._set:
+            return
+        self._order.append(event_id)
+        self._set.add(event_id)
+        if len(self._order) > self._size:
+            self._set.discard(self._order.popleft())
+
+
+_SELF_EVENTS = frozenset(
+    {
+        "user.updated",
+        "user.deleted",
+        "staff.logged_out",
+        "api_token.revoked",
+        "team.member_added",
+        "team.member_removed",
+    }
+)
+_TREE_EVENTS = frozenset({"team.created", "team.updated", "team.deleted"})
+
+
+def _touches(caller: Caller, event: EventEnvelope) -> bool:
+    """Could this event change what the caller may see, or whether he may go on?"""
+    if event.type in _SELF_EVENTS and event.user_id == caller.user_id:
+        return True
+    if event.type in _TREE_EVENTS and caller.visible_team_ids is not None:
+        changed = event.payload.get("changed") or {}
+        related = {event.team_id, event.payload.get("parent_id"), changed.get("parent_id")}
+        return not caller.visible_team_ids.isdisjoint(t for t in related if isinstance(t, int))
+    return False
+
+
+async def _replay(database: Any, caller: Caller, websocket: WebSocket, after_id: int, sent: RecentIds) -> int:
     last = after_id
+    start = max(0, after_id - LATE_WINDOW)
     while True:
 
-        def fetch(start: int = last) -> list[dict[str, Any]]:
+        def fetch(begin: int = start) -> list[dict[str, Any]]:
             with database.session() as db:
-                return [envelope_of(r).to_dict() for r in events_after(db, caller, start, MAX_BATCH)]
+                return [envelope_of(r).to_dict() for r in events_after(db, caller, begin, MAX_BATCH)]
 
         batch = await run_in_threadpool(fetch)
         for item in batch:
+            sent.add(item["id"])
             await websocket.send_json({"type": "event", "event": item})
-            last = item["id"]
+            last = max(last, item["id"])
         if len(batch) < MAX_BATCH:
             return last
+        start = batch[-1]["id"]
 
 
 async def _drain_client(websocket: WebSocket) -> None:

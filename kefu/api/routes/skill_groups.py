@@ -15,6 +15,7 @@ from kefu.actions.skill_groups import (
 )
 from kefu.api.deps import CallerDep, DbDep
 from kefu.api.paging import PageNo, PageSize, like_pattern, page_of, paginate
+from kefu.api.params import PathId, QueryId
 from kefu.models.skill_group import DistributionMode, SkillGroup, SkillGroupAgent
 from kefu.models.staff import User
 from kefu.schemas.common import Page
@@ -33,7 +34,7 @@ router = APIRouter(prefix="/skill-groups", tags=["技能组 skill groups"])
 def list_skill_groups(
     caller: CallerDep,
     db: DbDep,
-    team_id: int | None = None,
+    team_id: QueryId = None,
     mode: DistributionMode | None = None,
     q: Annotated[str | None, Query(max_length=100, description="名称包含 / name contains")] = None,
     page: PageNo = 1,
@@ -49,7 +50,7 @@ def list_skill_groups(
     if mode is not None:
         query = query.where(SkillGroup.mode == mode)
     if q:
-        query = query.where(SkillGroup.name.like(like_pattern(q), escape="\\"))
+        query = query.where(SkillGroup.name.ilike(like_pattern(q), escape="\\"))
     rows, total = paginate(db, query, page, page_size)
     return page_of([SkillGroupPublic.model_validate(g) for g in rows], total, page, page_size)
 
@@ -60,17 +61,17 @@ def create_skill_group(data: SkillGroupCreate, caller: CallerDep, db: DbDep) -> 
 
 
 @router.get("/{skill_group_id}", response_model=SkillGroupPublic, summary="技能组详情 / one skill group")
-def get_skill_group(skill_group_id: int, caller: CallerDep, db: DbDep) -> SkillGroup:
+def get_skill_group(skill_group_id: PathId, caller: CallerDep, db: DbDep) -> SkillGroup:
     return access_skill_group(db, caller, skill_group_id)
 
 
 @router.patch("/{skill_group_id}", response_model=SkillGroupPublic, summary="修改技能组 / change a skill group")
-def update_skill_group(skill_group_id: int, data: SkillGroupUpdate, caller: CallerDep, db: DbDep) -> SkillGroup:
+def update_skill_group(skill_group_id: PathId, data: SkillGroupUpdate, caller: CallerDep, db: DbDep) -> SkillGroup:
     return do_update_skill_group(db, caller, skill_group_id, data)
 
 
 @router.delete("/{skill_group_id}", status_code=204, summary="删除技能组 / delete a skill group")
-def delete_skill_group(skill_group_id: int, caller: CallerDep, db: DbDep) -> Response:
+def delete_skill_group(skill_group_id: PathId, caller: CallerDep, db: DbDep) -> Response:
     do_delete_skill_group(db, caller, skill_group_id)
     return Response(status_code=204)
 
@@ -81,7 +82,7 @@ def delete_skill_group(skill_group_id: int, caller: CallerDep, db: DbDep) -> Res
     summary="技能组坐席 / agents serving the group",
 )
 def list_agents(
-    skill_group_id: int, caller: CallerDep, db: DbDep, page: PageNo = 1, page_size: PageSize = 50
+    skill_group_id: PathId, caller: CallerDep, db: DbDep, page: PageNo = 1, page_size: PageSize = 50
 ) -> Page[SkillGroupAgentPublic]:
     access_skill_group(db, caller, skill_group_id)
     query = (
@@ -100,12 +101,12 @@ def list_agents(
     summary="加入技能组 / add an agent (or set his priority)",
 )
 def set_agent(
-    skill_group_id: int, user_id: int, caller: CallerDep, db: DbDep, data: SkillGroupAgentSet | None = None
+    skill_group_id: PathId, user_id: PathId, caller: CallerDep, db: DbDep, data: SkillGroupAgentSet | None = None
 ) -> SkillGroupAgent:
     return do_set_skill_group_agent(db, caller, skill_group_id, user_id, data or SkillGroupAgentSet())
 
 
 @router.delete("/{skill_group_id}/agents/{user_id}", status_code=204, summary="移出技能组 / remove an agent")
-def remove_agent(skill_group_id: int, user_id: int, caller: CallerDep, db: DbDep) -> Response:
+def remove_agent(skill_group_id: PathId, user_id: PathId, caller: CallerDep, db: DbDep) -> Response:
     do_remove_skill_group_agent(db, caller, skill_group_id, user_id)
     return Response(status_code=204)

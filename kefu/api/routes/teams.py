@@ -15,6 +15,7 @@ from kefu.actions.teams import (
 )
 from kefu.api.deps import CallerDep, DbDep
 from kefu.api.paging import PageNo, PageSize, like_pattern, page_of, paginate
+from kefu.api.params import PathId, QueryId
 from kefu.models.staff import User
 from kefu.models.team import Team, TeamMembership
 from kefu.schemas.common import Page
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/teams", tags=["团队 teams"])
 def list_teams(
     caller: CallerDep,
     db: DbDep,
-    parent_id: Annotated[int | None, Query(description="只列出该团队的直接下级 / children of this team")] = None,
+    parent_id: QueryId = None,
     q: Annotated[str | None, Query(max_length=100, description="名称包含 / name contains")] = None,
     page: PageNo = 1,
     page_size: PageSize = 20,
@@ -36,7 +37,7 @@ def list_teams(
     if parent_id is not None:
         query = query.where(Team.parent_id == parent_id)
     if q:
-        query = query.where(Team.name.like(like_pattern(q), escape="\\"))
+        query = query.where(Team.name.ilike(like_pattern(q), escape="\\"))
     rows, total = paginate(db, query, page, page_size)
     return page_of([TeamPublic.model_validate(t) for t in rows], total, page, page_size)
 
@@ -62,24 +63,24 @@ def create_team(data: TeamCreate, caller: CallerDep, db: DbDep) -> Team:
 
 
 @router.get("/{team_id}", response_model=TeamPublic, summary="团队详情 / one team")
-def get_team(team_id: int, caller: CallerDep, db: DbDep) -> Team:
+def get_team(team_id: PathId, caller: CallerDep, db: DbDep) -> Team:
     return access_team(db, caller, team_id)
 
 
 @router.patch("/{team_id}", response_model=TeamPublic, summary="修改团队 / change a team")
-def update_team(team_id: int, data: TeamUpdate, caller: CallerDep, db: DbDep) -> Team:
+def update_team(team_id: PathId, data: TeamUpdate, caller: CallerDep, db: DbDep) -> Team:
     return do_update_team(db, caller, team_id, data)
 
 
 @router.delete("/{team_id}", status_code=204, summary="删除团队 / delete an empty team")
-def delete_team(team_id: int, caller: CallerDep, db: DbDep) -> Response:
+def delete_team(team_id: PathId, caller: CallerDep, db: DbDep) -> Response:
     do_delete_team(db, caller, team_id)
     return Response(status_code=204)
 
 
 @router.get("/{team_id}/members", response_model=Page[MemberPublic], summary="团队成员 / members of a team")
 def list_members(
-    team_id: int, caller: CallerDep, db: DbDep, page: PageNo = 1, page_size: PageSize = 50
+    team_id: PathId, caller: CallerDep, db: DbDep, page: PageNo = 1, page_size: PageSize = 50
 ) -> Page[MemberPublic]:
     access_team(db, caller, team_id)
     query = (
@@ -93,11 +94,11 @@ def list_members(
 
 
 @router.put("/{team_id}/members/{user_id}", response_model=MemberPublic, summary="加入团队 / add a member")
-def add_member(team_id: int, user_id: int, caller: CallerDep, db: DbDep) -> TeamMembership:
+def add_member(team_id: PathId, user_id: PathId, caller: CallerDep, db: DbDep) -> TeamMembership:
     return do_add_team_member(db, caller, team_id, user_id)
 
 
 @router.delete("/{team_id}/members/{user_id}", status_code=204, summary="移出团队 / remove a member")
-def remove_member(team_id: int, user_id: int, caller: CallerDep, db: DbDep) -> Response:
+def remove_member(team_id: PathId, user_id: PathId, caller: CallerDep, db: DbDep) -> Response:
     do_remove_team_member(db, caller, team_id, user_id)
     return Response(status_code=204)

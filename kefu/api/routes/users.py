@@ -9,6 +9,7 @@ from kefu.access.scope import access_user, user_visible_clause
 from kefu.actions.users import do_create_user, do_delete_user, do_update_user, team_ids_of
 from kefu.api.deps import CallerDep, DbDep
 from kefu.api.paging import PageNo, PageSize, like_pattern, page_of, paginate
+from kefu.api.params import PathId, QueryId
 from kefu.auth.passwords import hash_password
 from kefu.models.staff import Role, User
 from kefu.models.team import TeamMembership
@@ -28,7 +29,7 @@ def list_users(
     caller: CallerDep,
     db: DbDep,
     role: Role | None = None,
-    team_id: Annotated[int | None, Query(description="该团队的成员 / members of this team")] = None,
+    team_id: QueryId = None,
     is_active: bool | None = None,
     include_deleted: bool = False,
     q: Annotated[str | None, Query(max_length=100, description="用户名或姓名包含 / username or name contains")] = None,
@@ -46,7 +47,9 @@ def list_users(
         query = query.where(exists().where(TeamMembership.user_id == User.id, TeamMembership.team_id == team_id))
     if q:
         pattern = like_pattern(q)
-        query = query.where(or_(User.username.like(pattern, escape="\\"), User.display_name.like(pattern, escape="\\")))
+        query = query.where(
+            or_(User.username.ilike(pattern, escape="\\"), User.display_name.ilike(pattern, escape="\\"))
+        )
     rows, total = paginate(db, query, page, page_size)
     return page_of(public(db, rows), total, page, page_size)
 
@@ -57,17 +60,17 @@ def create_user(data: UserCreate, caller: CallerDep, db: DbDep) -> UserPublic:
 
 
 @router.get("/{user_id}", response_model=UserPublic, summary="用户详情 / one member of staff")
-def get_user(user_id: int, caller: CallerDep, db: DbDep) -> UserPublic:
+def get_user(user_id: PathId, caller: CallerDep, db: DbDep) -> UserPublic:
     return public(db, [access_user(db, caller, user_id)])[0]
 
 
 @router.patch("/{user_id}", response_model=UserPublic, summary="修改用户 / change a member of staff")
-def update_user(user_id: int, data: UserUpdate, caller: CallerDep, db: DbDep) -> UserPublic:
+def update_user(user_id: PathId, data: UserUpdate, caller: CallerDep, db: DbDep) -> UserPublic:
     new_hash = hash_password(data.password) if data.password is not None else None
     return public(db, [do_update_user(db, caller, user_id, data, password_hash=new_hash)])[0]
 
 
 @router.delete("/{user_id}", status_code=204, summary="删除用户（保留历史）/ delete, keeping history")
-def delete_user(user_id: int, caller: CallerDep, db: DbDep) -> Response:
+def delete_user(user_id: PathId, caller: CallerDep, db: DbDep) -> Response:
     do_delete_user(db, caller, user_id)
     return Response(status_code=204)
