@@ -47,7 +47,7 @@ def token_for(db: Session, admin: Caller, user: User) -> str:
 
 @dataclass
 class World:
-    """Two tenants. In tenant A: 总部 → {华东 → 华东一组, 华南}; supervisors of 总部, 华东 and 华南, agents
+    """Two tenants. In tenant A: 总部 → {华东 → 华东一组, 华南}; supervisors of 总部, 华东, 华东一组 and 华南, agents
     in 华东 and 华东一组, an inspector of 华南, a skill group owned by 华东. Tenant B has its own admin."""
 
     tenant_a: int
@@ -79,6 +79,7 @@ def make_world(database: Database) -> World:
             "sup_hq": make_user(db, ca, "sup_hq", Role.supervisor, [hq]),
             "sup_east": make_user(db, ca, "sup_east", Role.supervisor, [east]),
             "sup_south": make_user(db, ca, "sup_south", Role.supervisor, [south]),
+            "sup_east1": make_user(db, ca, "sup_east1", Role.supervisor, [east1]),
             "agent_east": make_user(db, ca, "agent_east", Role.agent, [east]),
             "agent_east1": make_user(db, ca, "agent_east1", Role.agent, [east1]),
             "agent_south": make_user(db, ca, "agent_south", Role.agent, [south]),

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from kefu.api.route_table import routes_of
 from kefu.app import PUBLIC_PATHS
-from tests.factories import World, make_world
+from tests.factories import World, login, make_world
 
 DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 #: Routes that only ever act on the caller himself or his own tenant (no id of anyone else's data).
@@ -31,17 +31,34 @@ SELF_SCOPED = {
 }
 #: WebSocket routes and the test that proves each one's scope.
 WEBSOCKET_ROUTES = {"/api/v1/events/stream": "tests/events/test_event_stream.py::test_stream_is_scoped"}
-OUTSIDERS = ["admin_b", "sup_south", "agent_south", "qa_south"]
+OUTSIDERS = ["admin_b", "sup_south", "sup_south (cookie)", "agent_south", "qa_south", "sup_east1"]
 
 
-def targets(world: World) -> dict[str, set[int]]:
+def targets(world: World, who: str = "admin_b") -> dict[str, set[int]]:
+    """The rows of the 华东 subtree that ``who`` must not see."""
     u = world.users
-    return {
+    tgt = {
         "team": {world.east, world.east1},
         "user": {u["sup_east"].id, u["agent_east"].id, u["agent_east1"].id},
         "skill_group": {world.skill_group},
         "tenant": {world.tenant_a},
     }
+    if who != "admin_b":
+        del tgt["tenant"]  # callers of tenant A may of course know tenant A
+    if who == "sup_east1":  # his own team and its people are his; the parent team's are not
+        tgt["team"] = {world.east}
+        tgt["user"] = {u["sup_east"].id, u["agent_east"].id}
+        # His own team row names its parent's id: that shows no data of the parent team.
+        tgt["parent_ok"] = {world.east}
+    return tgt
+
+
+def as_outsider(client: TestClient, world: World, who: str) -> tuple[TestClient, dict[str, str]]:
+    if who.endswith("(cookie)"):
+        browser = TestClient(client.app)
+        login(browser, "tenant-a", who.split()[0])
+        return browser, {}
+    return client, world.headers(who)
 
 
 def path_values(world: World, token_id: int) -> dict[str, int]:
@@ -117,6 +134,8 @@ def leaks(data: Any, resource: str, tgt: dict[str, set[int]]) -> list[str]:
                     kind = resource
                 if key in ("team_ids", "visible_team_ids") and isinstance(value, list):
                     found.extend(f"{path}.{key}" for v in value if v in tgt["team"])
+                if key == "parent_id" and value in tgt.get("parent_ok", ()):
+                    kind = None
                 if kind in tgt and isinstance(value, int) and value in tgt[kind]:
                     found.append(f"{path}.{key}={value}")
                 walk(value, f"{path}.{key}")
@@ -186,17 +205,19 @@ def agent_east_token_id(client: TestClient, world: World) -> int:
 def test_every_route_refuses_other_tenants_and_sibling_teams(client: TestClient, world: World) -> None:
     schema = client.app.openapi()  # type: ignore[attr-defined]
     token_id = agent_east_token_id(client, world)
-    tgt = targets(world)
+    callers = {who: as_outsider(client, world, who) for who in OUTSIDERS}
     routes = http_routes(client)
     probed = 0
     # Reads before writes, and deletions last, so that a wrongly allowed change cannot hide another leak.
     order = {"GET": 0, "PUT": 1, "POST": 1, "PATCH": 1, "DELETE": 2}
-    for method, path in sorted(routes, key=lambda r: order.get(r[0], 1)):
+    # Logging out ends the browser caller's session, so it goes last of all.
+    for method, path in sorted(routes, key=lambda r: (r[1].endswith("/logout"), order.get(r[0], 1))):
         if path in PUBLIC_PATHS:
             continue
         probed += 1
         for who in OUTSIDERS:
-            resp = call(client, method, path, world.headers(who), world, token_id, schema)
+            http, headers = callers[who]
+            resp = call(http, method, path, headers, world, token_id, schema)
             where = f"{method} {path} as {who}"
             assert resp.status_code < 500, f"{where}: {resp.status_code} {resp.text}"
             listing = method == "GET" and "{" not in path
@@ -206,7 +227,7 @@ def test_every_route_refuses_other_tenants_and_sibling_teams(client: TestClient,
                 assert resp.status_code < 300, f"{where}: {resp.status_code} {resp.text}"
                 body = resp.json() if resp.content else None
                 # Callers of tenant A may of course know tenant A; everything else is off limits.
-                mine = tgt if who == "admin_b" else {k: v for k, v in tgt.items() if k != "tenant"}
+                mine = targets(world, who)
                 found = leaks(body, resource_of(path), mine)
                 assert not found, f"{where} leaked {found}"
             else:

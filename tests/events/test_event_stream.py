@@ -83,3 +83,16 @@ def test_stream_refuses_strangers_and_other_sites(client: TestClient, world: Wor
     assert info.value.code == 4403
     with client.websocket_connect("/api/v1/events/stream", headers={"Origin": "http://testserver"}) as ws:
         assert ws.receive_json()["type"] == "hello"
+
+
+def test_a_cookie_socket_from_another_site_is_refused_even_with_an_authorization_header(
+    client: TestClient, world: World
+) -> None:
+    login(client, "tenant-a", "admin")
+    headers = {"Origin": "https://evil.example", "Authorization": "Basic dXNlcjpwYXNz"}
+    with (
+        pytest.raises(WebSocketDisconnect) as info,
+        client.websocket_connect("/api/v1/events/stream", headers=headers) as ws,
+    ):
+        ws.receive_json()
+    assert info.value.code in (4401, 4403)
