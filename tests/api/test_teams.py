@@ -99,7 +99,11 @@ def test_members_are_added_and_removed(client: TestClient, world: World) -> None
     agent = world.users["agent_east"].id
     assert client.put(f"/api/v1/teams/{world.east1}/members/{agent}", headers=h).status_code == 200
     members = client.get(f"/api/v1/teams/{world.east1}/members", headers=h).json()
-    assert {m["user_id"] for m in members["items"]} == {agent, world.users["agent_east1"].id}
+    assert {m["user_id"] for m in members["items"]} == {
+        agent,
+        world.users["agent_east1"].id,
+        world.users["sup_east1"].id,
+    }
     assert client.delete(f"/api/v1/teams/{world.east1}/members/{agent}", headers=h).status_code == 204
     # A supervisor may not pull a colleague supervisor around, nor an agent from outside his subtree.
     sup = world.users["sup_east"].id

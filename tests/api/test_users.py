@@ -74,7 +74,7 @@ def test_supervisor_creates_agents_in_his_subtree_only(client: TestClient, world
     boss = client.post("/api/v1/users", json=new_agent(username="boss", role="admin", team_ids=[world.east]), headers=h)
     assert boss.status_code == 403
     visible = {u["username"] for u in client.get("/api/v1/users", headers=h, params={"page_size": 100}).json()["items"]}
-    assert visible == {"sup_east", "agent_east", "agent_east1", "xiaoming"}
+    assert visible == {"sup_east", "sup_east1", "agent_east", "agent_east1", "xiaoming"}
 
 
 def test_self_service_and_role_rules(client: TestClient, world: World) -> None:
