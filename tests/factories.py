@@ -89,6 +89,8 @@ def make_world(database: Database) -> World:
         do_set_skill_group_agent(db, ca, group, users["agent_east"].id, SkillGroupAgentSet())
         cb = admin_caller(db, admin_b)
         tokens = {name: token_for(db, cb if name == "admin_b" else ca, u) for name, u in users.items()}
+        for user in users.values():  # loaded, so they can be read after the session closes
+            db.refresh(user)
         return World(tenant_a, tenant_b, hq, east, east1, south, group, users, tokens)
 
 

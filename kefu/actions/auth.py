@@ -7,11 +7,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kefu.access.caller import Caller
+from kefu.actions.users import end_sessions
 from kefu.auth import throttle
 from kefu.auth.passwords import hash_password, needs_rehash, verify_password
 from kefu.auth.tokens import new_session_token
 from kefu.db.base import utcnow
 from kefu.db.session import action
+from kefu.errors import Conflict, Forbidden, KefuError, Locked, Msg, TooManyRequests
 from kefu.events.record import emit
 from kefu.models.staff import LoginThrottle, StaffSession, User
 from kefu.models.tenant import Tenant
@@ -92,10 +95,11 @@ def do_login(
         return LoginOutcome()
     token, digest = new_session_token()
     rehash = hash_password(password) if needs_rehash(found.password_hash) else None
-    user, session = _open_session(
+    opened = _open_session(
         db,
         key=key,
         user_id=found.id,
+        verified_hash=found.password_hash,
         digest=digest,
         rehash=rehash,
         ttl=session_ttl,
@@ -103,7 +107,9 @@ def do_login(
         user_agent=user_agent,
         now=now,
     )
-    return LoginOutcome(user=user, session=session, token=token)
+    if opened is None:
+        return LoginOutcome()
+    return LoginOutcome(user=opened[0], session=opened[1], token=token)
 
 
 @action
@@ -147,14 +153,19 @@ def _open_session(
     *,
     key: str,
     user_id: int,
+    verified_hash: str,
     digest: str,
     rehash: str | None,
     ttl: timedelta,
     ip: str | None,
     user_agent: str | None,
     now: datetime,
-) -> tuple[User, StaffSession]:
-    user = db.get_one(User, user_id)
+) -> tuple[User, StaffSession] | None:
+    """Open the session unless the account changed since its password was verified (a reset or a
+    deactivation in between must win, and a rehash must not bring an old password back)."""
+    user = db.scalar(select(User).where(User.id == user_id).with_for_update())
+    if user is None or user.password_hash != verified_hash or not user.is_active or user.deleted_at is not None:
+        return None
     row = db.get(LoginThrottle, key)
     if row is not None:
         db.delete(row)
@@ -195,4 +206,73 @@ def do_logout(db: Session, session_digest: str) -> None:
         actor_id=session.user_id,
         user_id=session.user_id,
         payload={"session_id": session.id},
+    )
+
+
+def refusal(verdict: throttle.Verdict) -> KefuError:
+    """The error for an attempt the throttle refused."""
+    if verdict.locked:
+        minutes = max(1, round(verdict.retry_after / 60))
+        return Locked(
+            Msg(
+                f"失败次数过多，账户已锁定，请 {minutes} 分钟后再试",
+                f"too many failed attempts; the account is locked for {minutes} minutes",
+            ),
+            code="login.locked",
+            retry_after=round(verdict.retry_after),
+        )
+    return TooManyRequests(
+        Msg("尝试过于频繁，请稍后再试", "too many attempts; wait a moment and retry"),
+        retry_after=verdict.retry_after,
+        code="login.slow_down",
+    )
+
+
+def do_change_own_password(
+    db: Session,
+    caller: Caller,
+    *,
+    current_password: str,
+    new_password: str,
+    now: datetime | None = None,
+    policy: throttle.ThrottlePolicy = throttle.ThrottlePolicy(),
+) -> None:
+    """Change one's own password: the current one is checked under the same throttle as logins (a stolen
+    session must not become a way to guess it), outside any transaction; the other sessions end."""
+    now = now or utcnow()
+    slug, username, current_hash = db.execute(
+        select(Tenant.slug, User.username, User.password_hash)
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .where(User.id == caller.user_id)
+    ).one()
+    key = throttle_key(slug, username)
+    verdict, _ = _count_attempt(db, key=key, now=now, policy=policy)
+    if verdict is not None:
+        raise refusal(verdict)
+    assert not db.in_transaction(), "the password check must run outside any transaction"
+    if not verify_password(current_hash, current_password):
+        raise Forbidden(Msg("当前密码不正确", "the current password is wrong"), code="user.wrong_current_password")
+    _set_own_password(db, caller, key=key, verified_hash=current_hash, new_hash=hash_password(new_password))
+
+
+@action
+def _set_own_password(db: Session, caller: Caller, *, key: str, verified_hash: str, new_hash: str) -> None:
+    user = db.scalar(select(User).where(User.id == caller.user_id).with_for_update())
+    if user is None or user.password_hash != verified_hash:
+        raise Conflict(
+            Msg("密码刚刚被修改过，请重新操作", "the password was changed just now; try again"),
+            code="user.password_changed",
+        )
+    user.password_hash = new_hash
+    row = db.get(LoginThrottle, key)
+    if row is not None:
+        db.delete(row)
+    end_sessions(db, user.id, keep=caller.session_digest)
+    emit(
+        db,
+        "user.updated",
+        tenant_id=user.tenant_id,
+        actor_id=user.id,
+        user_id=user.id,
+        payload={"changed": {"password": "***"}},
     )

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from kefu.access.caller import Caller
 from kefu.access.scope import access_user, require_manager
-from kefu.auth.passwords import hash_password, verify_password
+from kefu.auth.passwords import hash_password
 from kefu.db.base import utcnow
 from kefu.db.session import action
 from kefu.errors import Conflict, Forbidden, Invalid, Msg, not_found
@@ -15,8 +15,9 @@ from kefu.models.staff import ApiToken, Role, StaffSession, User
 from kefu.models.team import Team, TeamMembership
 from kefu.schemas.user import UserCreate, UserUpdate
 
-#: What anyone may change about himself; everything else needs a manager.
-SELF_SERVICE_FIELDS = {"display_name", "email", "password", "current_password"}
+#: What anyone may change about himself; everything else needs a manager. (One's own password is changed
+#: with ``kefu.actions.auth.do_change_own_password``, which checks the current one under the throttle.)
+SELF_SERVICE_FIELDS = {"display_name", "email"}
 
 
 def team_ids_of(db: Session, user_ids: list[int]) -> dict[int, list[int]]:
@@ -109,14 +110,20 @@ def do_update_user(
     user = access_user(db, caller, user_id)
     fields = {f for f in data.model_fields_set if getattr(data, f) is not None or f == "email"}
     is_self = user.id == caller.user_id
+    if data.password is not None and is_self:
+        raise Invalid(
+            Msg(
+                "修改自己的密码请使用 POST /api/v1/auth/password（需要当前密码）",
+                "change your own password with POST /api/v1/auth/password (it needs the current one)",
+            ),
+            code="user.own_password",
+        )
     if not (is_self and fields <= SELF_SERVICE_FIELDS):
         require_manager(caller)
         if not caller.is_admin and not is_self and user.role is not Role.agent:
             raise Forbidden(Msg("主管只能修改坐席账号", "a supervisor may only change agents"))
         if not is_self and fields - {"team_ids"}:
             _require_fully_managed(db, caller, user)
-    if data.password is not None and is_self and not verify_password(user.password_hash, data.current_password or ""):
-        raise Forbidden(Msg("当前密码不正确", "the current password is wrong"), code="user.wrong_current_password")
     if data.role is not None and data.role is not user.role:
         if not caller.is_admin:
             raise Forbidden(Msg("只有管理员可以修改角色", "only an administrator may change roles"))
@@ -140,14 +147,14 @@ def do_update_user(
     if data.password is not None:
         user.password_hash = password_hash or hash_password(data.password)
         changed["password"] = "***"  # noqa: S105 - a redaction marker, not a password
-        # Whoever knew the old password is logged out everywhere; one changing his own keeps this session.
-        _end_sessions(db, user.id, keep=caller.session_digest if is_self else None)
+        # Whoever knew the old password is logged out everywhere.
+        end_sessions(db, user.id)
     if data.team_ids is not None:
         team_ids = _replace_memberships(db, caller, user, data.team_ids)
         if team_ids is not None:
             changed["team_ids"] = team_ids
     if data.is_active is False:
-        _end_sessions(db, user.id)
+        end_sessions(db, user.id)
     if changed:
         emit(
             db,
@@ -181,7 +188,7 @@ def _primary_team(db: Session, user_id: int) -> int | None:
     return db.scalar(select(func.min(TeamMembership.team_id)).where(TeamMembership.user_id == user_id))
 
 
-def _end_sessions(db: Session, user_id: int, keep: str | None = None) -> None:
+def end_sessions(db: Session, user_id: int, keep: str | None = None) -> None:
     query = update(StaffSession).where(StaffSession.user_id == user_id, StaffSession.ended_at.is_(None))
     if keep is not None:
         query = query.where(StaffSession.token_hash != keep)
@@ -225,7 +232,7 @@ def do_delete_user(db: Session, caller: Caller, user_id: int) -> None:
     team_id = _primary_team(db, user.id)
     user.is_active = False
     user.deleted_at = now
-    _end_sessions(db, user.id)
+    end_sessions(db, user.id)
     db.execute(
         update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=now)
     )

@@ -102,6 +102,8 @@ def _begin_write(db: Session) -> None:
         if db.new or db.dirty or db.deleted:
             raise RuntimeError("changes were made outside an action")
         db.commit()
+        # What was read before may have changed since; the action must decide on fresh rows.
+        db.expire_all()
     db.connection(execution_options={WRITE_OPTION: True})
 
 

@@ -29,9 +29,8 @@ class UserUpdate(BaseModel):
 
     display_name: Name | None = None
     role: Role | None = None
+    #: A new password set by a manager for someone else (one's own: POST /api/v1/auth/password).
     password: Password | None = None
-    #: Required when changing one's own password.
-    current_password: str | None = Field(None, max_length=128)
     email: EmailStr | None = None
     max_concurrent: int | None = Field(None, ge=1, le=100)
     is_active: bool | None = None
@@ -49,3 +48,8 @@ class UserPublic(ORMModel):
     team_ids: list[int] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(max_length=128)
+    new_password: Password

@@ -26,6 +26,7 @@ DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 SELF_SCOPED = {
     ("GET", "/api/v1/auth/me"),
     ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/password"),
     ("GET", "/api/v1/tenant"),
     ("PATCH", "/api/v1/tenant"),
 }
@@ -84,6 +85,8 @@ def body_values(world: World) -> dict[str, Any]:
         "priority": 1,
         "mode": "round_robin",
         "description": "probe",
+        "current_password": "not-the-password",
+        "new_password": "probe-password-2",
     }
 
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kefu.actions.auth import do_login
 from kefu.auth.throttle import ThrottlePolicy
@@ -210,3 +210,34 @@ def test_attempts_sent_in_parallel_cannot_slip_past_the_throttle(
     assert len(outcomes) == 20 and not any(o.ok for o in outcomes)
     assert len(checked) <= ThrottlePolicy().free_failures  # the rest were refused before any password check
     assert sum(o.verdict is not None for o in outcomes) >= 20 - ThrottlePolicy().free_failures
+
+
+def test_a_password_reset_during_a_login_wins(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The password is verified outside any transaction; if an administrator resets it meanwhile, the
+    login with the old one must not open a session."""
+    from kefu.access.scope import caller_for
+    from kefu.actions import auth as auth_actions
+    from kefu.actions.users import do_update_user
+    from kefu.models.staff import Role
+    from kefu.schemas.user import UserUpdate
+    from tests.factories import make_user
+
+    with database.session() as db:
+        _, admin = make_tenant(db, "acme")
+        agent_id = make_user(db, caller_for(db, admin), "agent", Role.agent, []).id
+        admin_id = admin.id
+    real_verify = auth_actions.verify_password
+
+    def verify_while_admin_resets(password_hash, password):  # type: ignore[no-untyped-def]
+        ok = real_verify(password_hash, password)
+        with database.session() as other:
+            as_admin = caller_for(other, other.get_one(auth_actions.User, admin_id))
+            do_update_user(other, as_admin, agent_id, UserUpdate(password="reset-by-admin-1"))
+        return ok
+
+    monkeypatch.setattr(auth_actions, "verify_password", verify_while_admin_resets)
+    with database.session() as db:
+        outcome = do_login(db, tenant_slug="acme", username="agent", password=PASSWORD, session_ttl=timedelta(hours=1))
+    assert not outcome.ok
+    with database.session() as db:
+        assert db.scalar(select(func.count()).select_from(StaffSession)) == 0

@@ -5,14 +5,15 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, Response
 
 from kefu.access.caller import Caller
-from kefu.actions.auth import do_login, do_logout
+from kefu.actions.auth import do_change_own_password, do_login, do_logout, refusal
 from kefu.api.deps import CallerDep, DbDep, SettingsDep
 from kefu.auth.tokens import CSRF_COOKIE, SESSION_COOKIE, csrf_token
-from kefu.errors import Locked, Msg, NotAuthenticated, TooManyRequests
+from kefu.errors import Msg, NotAuthenticated
 from kefu.models.staff import User
 from kefu.models.tenant import Tenant
 from kefu.ops.metrics import LOGINS
 from kefu.schemas.auth import LoginRequest, LoginResponse, Me
+from kefu.schemas.user import PasswordChange
 
 router = APIRouter(prefix="/auth", tags=["认证 auth"])
 
@@ -56,21 +57,7 @@ def login(data: LoginRequest, request: Request, response: Response, db: DbDep, s
     )
     if outcome.verdict is not None:
         LOGINS.labels("throttled").inc()
-        if outcome.verdict.locked:
-            minutes = max(1, round(outcome.verdict.retry_after / 60))
-            raise Locked(
-                Msg(
-                    f"登录失败次数过多，账户已锁定，请 {minutes} 分钟后再试",
-                    f"too many failed logins; the account is locked for {minutes} minutes",
-                ),
-                code="login.locked",
-                retry_after=round(outcome.verdict.retry_after),
-            )
-        raise TooManyRequests(
-            Msg("登录尝试过于频繁，请稍后再试", "too many login attempts; wait a moment and retry"),
-            retry_after=outcome.verdict.retry_after,
-            code="login.slow_down",
-        )
+        raise refusal(outcome.verdict)
     if not outcome.ok:
         LOGINS.labels("failed").inc()
         raise NotAuthenticated(
@@ -118,3 +105,14 @@ def logout(caller: CallerDep, response: Response, db: DbDep) -> Response:
 @router.get("/me", response_model=Me, summary="当前用户 / who am I")
 def me(caller: CallerDep, db: DbDep) -> Me:
     return me_of(db, caller)
+
+
+@router.post(
+    "/password",
+    status_code=204,
+    summary="修改自己的密码 / change one's own password",
+    responses={403: {"description": "wrong current password"}, 429: {"description": "too many attempts"}},
+)
+def change_password(data: PasswordChange, caller: CallerDep, db: DbDep) -> Response:
+    do_change_own_password(db, caller, current_password=data.current_password, new_password=data.new_password)
+    return Response(status_code=204)
