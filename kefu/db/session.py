@@ -109,6 +109,10 @@ def _begin_write(db: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _publish_after_commit(db: Session) -> None:
+    # SQLAlchemy also fires after_commit when a SAVEPOINT is released; an inner action's events must wait
+    # for the outermost commit (a caller may still roll everything back).
+    if db.in_nested_transaction():
+        return
     pending = db.info.pop(_PENDING, None)
     if not pending:
         return

@@ -47,6 +47,8 @@ class Conversation(Base):
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Last message from either side, for the inactivity timeout.
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_by: Mapped[str | None] = mapped_column(String(16))
     end_reason: Mapped[str | None] = mapped_column(String(32))

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kefu.db.base import Base, BigId, UTCDateTime, utcnow
@@ -29,6 +30,14 @@ class SkillGroup(Base):
     mode: Mapped[DistributionMode] = mapped_column(
         Enum(DistributionMode, native_enum=False, length=20), default=DistributionMode.round_robin
     )
+    #: Overflow (溢出): a conversation waiting longer than ``overflow_after_s``, or arriving while more than
+    #: ``overflow_queue_len`` wait, moves to ``overflow_group_id`` (keeping its place in time).
+    overflow_group_id: Mapped[int | None] = mapped_column(ForeignKey("skill_groups.id", ondelete="SET NULL"))
+    overflow_after_s: Mapped[int | None] = mapped_column(Integer)
+    overflow_queue_len: Mapped[int | None] = mapped_column(Integer)
+    #: Working hours as kefu.routing.hours.WorkingHours.to_dict(); null = always open.
+    working_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    off_hours_message: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -32,6 +32,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: Most conversations this agent serves at once (routing capacity).
     max_concurrent: Mapped[int] = mapped_column(Integer, default=5)
+    #: Routing status of an agent: online / busy / away / offline (see kefu.routing.engine.AgentStatus).
+    agent_status: Mapped[str] = mapped_column(String(16), default="offline")
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -238,3 +238,121 @@ def test_abandoned_in_the_queue_is_marked_for_the_reception_rate(database: Datab
         assert ended.payload["abandoned_in_queue"] is True and ended.payload["was"] == "queued"
         with pytest.raises(Conflict):  # no agent: nothing to rate
             do_rate_conversation(db, cid, tenant_id=shop.tenant_id, rating=3)
+
+
+def run_together(*fns):  # type: ignore[no-untyped-def]
+    """Run the functions at the same moment in threads; return their results or exceptions."""
+    barrier = threading.Barrier(len(fns))
+    results: list[object] = [None] * len(fns)
+
+    def go(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = fns[i]()
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(fns))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return results
+
+
+def in_session(database: Database, fn):  # type: ignore[no-untyped-def]
+    def call():  # type: ignore[no-untyped-def]
+        with database.session() as db:
+            result = fn(db)
+            return result if not isinstance(result, tuple) else (result[0].id, result[1])
+
+    return call
+
+
+def test_racing_changes_to_one_conversation_stay_consistent(database: Database, shop: Shop) -> None:
+    t = shop.tenant_id
+    for _ in range(3):
+        cid = start_and_queue(database, shop)
+        accept = in_session(
+            database, lambda db, c=cid: do_accept_conversation(db, c, tenant_id=t, agent_id=shop.agents[0]).id
+        )
+        end = in_session(database, lambda db, c=cid: do_end_conversation(db, c, tenant_id=t, ended_by="visitor").id)
+        run_together(accept, end)
+        with database.session() as db:
+            conv = db.get_one(Conversation, cid)
+            ended = db.scalars(
+                select(Event).where(Event.type == "conversation.ended", Event.conversation_id == cid)
+            ).one()
+            assert conv.status is ConversationStatus.ended
+            if conv.agent_id is None:  # the visitor left first: the accept lost
+                assert ended.payload["was"] == "queued" and ended.payload["abandoned_in_queue"]
+            else:  # accepted first, then ended
+                assert ended.payload["was"] == "active" and not ended.payload["abandoned_in_queue"]
+
+        resend = in_session(
+            database,
+            lambda db, c=cid: do_send_message(
+                db, c, tenant_id=t, sender_kind=SenderKind.system, sender_id=None, body="系统通知", client_msg_id="same"
+            ),
+        )
+        results = run_together(resend, resend, resend)
+        assert all(isinstance(r, tuple) for r in results), results
+        assert len({r[0] for r in results}) == 1 and sorted(r[1] for r in results) == [False, True, True]
+
+        if conv.agent_id is not None:
+            rate = in_session(database, lambda db, c=cid: do_rate_conversation(db, c, tenant_id=t, rating=4).id)
+            outcomes = run_together(rate, rate)
+            assert sum(isinstance(o, Conflict) for o in outcomes) == 1
+            with database.session() as db:
+                rated = db.scalar(
+                    select(func.count())
+                    .select_from(Event)
+                    .where(Event.type == "conversation.rated", Event.conversation_id == cid)
+                )
+                assert rated == 1
+
+
+def test_a_double_request_for_a_person_queues_once(database: Database, shop: Shop) -> None:
+    t = shop.tenant_id
+    with database.session() as db:
+        cid = do_start_conversation(db, tenant_id=t, channel_id=shop.channel_id, visitor_id=shop.visitor_id).id
+    queue = in_session(
+        database, lambda db: do_queue_conversation(db, cid, tenant_id=t, skill_group_id=shop.group_id).id
+    )
+    outcomes = run_together(queue, queue)
+    assert sum(isinstance(o, Conflict) for o in outcomes) == 1
+
+
+def test_routing_assigns_a_batch_skipping_what_is_no_longer_waiting(database: Database, shop: Shop) -> None:
+    from kefu.actions.conversations import do_assign_conversations
+
+    t = shop.tenant_id
+    waiting, taken, left, twice = (start_and_queue(database, shop) for _ in range(4))
+    with database.session() as db:
+        do_accept_conversation(db, taken, tenant_id=t, agent_id=shop.agents[5])
+        do_end_conversation(db, left, tenant_id=t, ended_by="visitor")
+        now = T0 + timedelta(seconds=90)
+        done = do_assign_conversations(
+            db,
+            [
+                (waiting, shop.agents[0]),
+                (taken, shop.agents[1]),
+                (left, shop.agents[2]),
+                (twice, shop.agents[3]),
+                (twice, shop.agents[4]),  # the same conversation twice in one batch: the first wins
+                (99_999, shop.agents[0]),
+            ],
+            tenant_id=t,
+            now=now,
+        )
+        assert done == [waiting, twice]
+    with database.session() as db:
+        by_id = {c.id: c for c in db.scalars(select(Conversation))}
+        assert by_id[waiting].agent_id == shop.agents[0] and by_id[waiting].status is ConversationStatus.active
+        assert by_id[waiting].accepted_at == now and by_id[waiting].team_id == shop.team_id
+        assert by_id[twice].agent_id == shop.agents[3]
+        assert by_id[taken].agent_id == shop.agents[5] and by_id[left].status is ConversationStatus.ended
+        accepted = db.scalars(select(Event).where(Event.type == "conversation.accepted", Event.payload.is_not(None)))
+        routed = [e for e in accepted if e.payload.get("by") == "routing"]
+        assert sorted(e.conversation_id for e in routed) == sorted([waiting, twice])
+        assert {e.payload["queue_wait_s"] for e in routed} == {60.0}

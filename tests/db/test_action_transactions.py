@@ -150,6 +150,40 @@ def test_a_nested_action_failing_keeps_the_outer_work_and_drops_only_its_own_eve
     assert [e.type for e in bus.published[n:]] == ["test.outer"]
 
 
+def test_a_nested_action_publishes_nothing_until_the_outermost_commit(
+    recorded: tuple[Database, RecordingBus],
+) -> None:
+    """Releasing a SAVEPOINT is not a commit: an inner action's events wait for the outer one, and go
+    nowhere when the outer action fails after the inner one succeeded."""
+    database, bus = recorded
+    seen_at_inner_return: list[int] = []
+
+    @action
+    def do_inner(db: Session, tenant_id: int) -> None:
+        db.add(Team(tenant_id=tenant_id, name="inner"))
+        db.flush()
+        emit(db, "test.inner", tenant_id=tenant_id)
+
+    @action
+    def do_outer(db: Session, tenant_id: int, fail: bool) -> None:
+        do_inner(db, tenant_id)
+        seen_at_inner_return.append(len(bus.published))
+        if fail:
+            raise ValueError("outer fails after the inner action")
+
+    with database.session() as db:
+        tenant_id, _ = make_tenant(db, "acme")
+        n = len(bus.published)
+        with pytest.raises(ValueError):
+            do_outer(db, tenant_id, True)
+        assert seen_at_inner_return == [n] and len(bus.published) == n
+        do_outer(db, tenant_id, False)
+        assert seen_at_inner_return[-1] == n
+    assert [e.type for e in bus.published[n:]] == ["test.inner"]
+    with database.session() as db:
+        assert db.scalar(select(func.count()).select_from(Event).where(Event.type == "test.inner")) == 1
+
+
 def test_events_are_append_only_in_the_database(database: Database) -> None:
     with database.session() as db:
         make_tenant(db, "acme")

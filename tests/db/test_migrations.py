@@ -39,3 +39,57 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:  # type: i
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_upgrading_keeps_the_rows_of_every_table(database: Database) -> None:
+    """SQLite alters tables by copying them; the copy must not cascade-delete the rows that refer to them."""
+    from alembic import command
+    from sqlalchemy import text
+
+    engine = database.engine
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    now = "2026-11-23 00:00:00+00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tenants (id, slug, name, time_zone, settings, created_at) "
+                "VALUES (1, 't', 'T', 'Asia/Shanghai', '{}', :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO teams (id, tenant_id, name, description, created_at, updated_at) "
+                "VALUES (1, 1, '总部', '', :now, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO users (id, tenant_id, username, display_name, role, password_hash, is_active, "
+                "max_concurrent, created_at, updated_at) VALUES (1, 1, 'a', 'A', 'agent', 'x', true, 5, :now, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO skill_groups (id, tenant_id, team_id, name, description, mode, created_at, updated_at) "
+                "VALUES (1, 1, 1, '售前', '', 'round_robin', :now, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO skill_group_agents (skill_group_id, user_id, tenant_id, priority, created_at) "
+                "VALUES (1, 1, 1, 0, :now)"
+            ),
+            {"now": now},
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM skill_group_agents")).scalar() == 1
+        assert conn.execute(text("SELECT agent_status FROM users")).scalar() == "offline"
+        assert conn.execute(text("SELECT off_hours_message FROM skill_groups")).scalar() == ""

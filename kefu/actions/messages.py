@@ -1,0 +1,243 @@
+"""Storing messages, several at once: the hot path of live chat.
+
+``do_send_messages`` stores a batch in one transaction with a fixed number of statements whatever its
+size — lock the batch's conversations, look up resends, insert the messages, advance the conversations,
+append the events — instead of a handful of statements and a SAVEPOINT per message. Each message still
+gets its own outcome: one that is refused (empty, conversation ended, not yours) is answered with its
+error and stores nothing, the others are stored. Within a conversation, messages get consecutive sequence
+numbers in the order of the batch; a resend (same conversation, side and ``client_msg_id``), also one
+inside the same batch, is answered with the stored message and not stored again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from kefu.db.base import utcnow
+from kefu.db.session import action
+from kefu.errors import Conflict, Invalid, KefuError, Msg, not_found
+from kefu.events.record import emit
+from kefu.models.conversation import Conversation, ConversationStatus, Message, MessageKind, SenderKind
+
+MAX_BODY = 5000
+
+
+@dataclass
+class SendRequest:
+    conversation_id: int
+    tenant_id: int
+    sender_kind: SenderKind
+    sender_id: int | None
+    body: str
+    kind: MessageKind = MessageKind.text
+    client_msg_id: str | None = None
+    attachment: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a sender is told once the message is committed."""
+
+    message_id: int
+    conversation_id: int
+    seq: int
+    created_at: datetime
+    duplicate: bool
+    client_msg_id: str | None
+
+
+def _check_body(r: SendRequest) -> KefuError | None:
+    if r.kind is MessageKind.text and not r.body.strip():
+        return Invalid(Msg("消息内容不能为空", "the message is empty"), code="message.empty")
+    if len(r.body) > MAX_BODY:
+        return Invalid(
+            Msg(f"消息过长（最多 {MAX_BODY} 字）", f"the message is too long (at most {MAX_BODY} characters)"),
+            code="message.too_long",
+        )
+    return None
+
+
+@dataclass
+class _Conv:
+    id: int
+    tenant_id: int
+    status: ConversationStatus
+    agent_id: int | None
+    team_id: int | None
+    last_seq: int
+    first_response_at: datetime | None
+    changed: bool = False
+    last_message_at: datetime | None = None
+
+
+@action
+def do_send_messages(
+    db: Session, requests: list[SendRequest], *, now: datetime | None = None
+) -> list[Stored | KefuError]:
+    """Store the messages of ``requests``; each one's outcome, in order."""
+    now = now or utcnow()
+    out: list[Stored | KefuError | None] = [_check_body(r) for r in requests]
+    ids = sorted({r.conversation_id for r, o in zip(requests, out, strict=True) if o is None})
+    # Locked in id order, so that two batches never wait on each other in a cycle (PostgreSQL; on SQLite
+    # the write transaction already excludes other writers).
+    convs = {
+        row.id: _Conv(row.id, row.tenant_id, row.status, row.agent_id, row.team_id, row.last_seq, row.first_response_at)
+        for row in db.execute(
+            select(
+                Conversation.id,
+                Conversation.tenant_id,
+                Conversation.status,
+                Conversation.agent_id,
+                Conversation.team_id,
+                Conversation.last_seq,
+                Conversation.first_response_at,
+            )
+            .where(Conversation.id.in_(ids))
+            .order_by(Conversation.id)
+            .with_for_update()
+        )
+    }
+    keys = {(r.conversation_id, r.sender_kind, r.client_msg_id) for r in requests if r.client_msg_id is not None}
+    stored: dict[tuple[int, SenderKind, str | None], Stored] = {}
+    if keys:
+        for m in db.execute(
+            select(
+                Message.id,
+                Message.conversation_id,
+                Message.sender_kind,
+                Message.client_msg_id,
+                Message.seq,
+                Message.created_at,
+            ).where(
+                Message.conversation_id.in_(ids),
+                tuple_(Message.conversation_id, Message.sender_kind, Message.client_msg_id).in_(list(keys)),
+            )
+        ):
+            stored[(m.conversation_id, m.sender_kind, m.client_msg_id)] = Stored(
+                m.id, m.conversation_id, m.seq, m.created_at, True, m.client_msg_id
+            )
+
+    new: list[tuple[int, Message]] = []
+    pending: dict[tuple[int, SenderKind, str | None], int] = {}  # resends within the batch -> index of first
+    for i, r in enumerate(requests):
+        if out[i] is not None:
+            continue
+        conv = convs.get(r.conversation_id)
+        if conv is None or conv.tenant_id != r.tenant_id:
+            out[i] = not_found("会话", "conversation")
+            continue
+        key = (r.conversation_id, r.sender_kind, r.client_msg_id)
+        if r.client_msg_id is not None:
+            if key in stored:
+                out[i] = stored[key]
+                continue
+            if key in pending:
+                continue  # answered below, with the first one's outcome
+        if conv.status is ConversationStatus.ended and r.sender_kind is not SenderKind.system:
+            out[i] = Conflict(Msg("会话已结束", "the conversation has ended"), code="conversation.ended")
+            continue
+        if r.sender_kind is SenderKind.agent and (
+            conv.status is not ConversationStatus.active or conv.agent_id != r.sender_id
+        ):
+            out[i] = Conflict(
+                Msg("您不是该会话的接待坐席", "you are not serving this conversation"), code="conversation.not_yours"
+            )
+            continue
+        conv.last_seq += 1
+        conv.changed = True
+        if r.sender_kind is SenderKind.agent and conv.first_response_at is None:
+            conv.first_response_at = now
+        if r.sender_kind is not SenderKind.system:
+            conv.last_message_at = now
+        msg = Message(
+            tenant_id=r.tenant_id,
+            conversation_id=conv.id,
+            seq=conv.last_seq,
+            sender_kind=r.sender_kind,
+            sender_id=r.sender_id,
+            client_msg_id=r.client_msg_id,
+            kind=r.kind,
+            body=r.body,
+            attachment=r.attachment,
+            created_at=now,
+        )
+        new.append((i, msg))
+        if r.client_msg_id is not None:
+            pending[key] = i
+    if not new:
+        return _finish(requests, out, pending)
+
+    db.add_all([m for _, m in new])
+    db.flush()  # one multi-row INSERT; gives the ids the events carry
+    changed = [c for c in convs.values() if c.changed]
+    table = cast(Table, Conversation.__table__)
+    # A Core statement with many parameter sets: one executemany.
+    db.execute(
+        update(table)
+        .where(table.c.id == bindparam("cid"))
+        .values(
+            last_seq=bindparam("seq"),
+            first_response_at=bindparam("first"),
+            last_message_at=bindparam("last"),
+        ),
+        [
+            {
+                "cid": c.id,
+                "seq": c.last_seq,
+                "first": c.first_response_at,
+                "last": c.last_message_at,
+            }
+            for c in changed
+        ],
+    )
+    for i, msg in new:
+        conv = convs[msg.conversation_id]
+        emit(
+            db,
+            "message.sent",
+            tenant_id=msg.tenant_id,
+            conversation_id=msg.conversation_id,
+            team_id=conv.team_id,
+            user_id=conv.agent_id,
+            actor_id=msg.sender_id if msg.sender_kind is SenderKind.agent else None,
+            occurred_at=now,
+            payload={
+                "message_id": msg.id,
+                "seq": msg.seq,
+                "sender_kind": msg.sender_kind.value,
+                "sender_id": msg.sender_id,
+                "kind": msg.kind.value,
+                "body": msg.body,
+                "attachment": msg.attachment,
+                "client_msg_id": msg.client_msg_id,
+                "created_at": now.isoformat(),
+            },
+        )
+        out[i] = Stored(msg.id, msg.conversation_id, msg.seq, now, False, msg.client_msg_id)
+    db.flush()
+    # The conversations were changed behind the ORM's back; objects already loaded must not be trusted.
+    changed_ids = {c.id for c in changed}
+    for obj in list(db.identity_map.values()):
+        if isinstance(obj, Conversation) and obj.id in changed_ids:
+            db.expire(obj)
+    return _finish(requests, out, pending)
+
+
+def _finish(
+    requests: list[SendRequest],
+    out: list[Stored | KefuError | None],
+    pending: dict[tuple[int, SenderKind, str | None], int],
+) -> list[Stored | KefuError]:
+    done: list[Stored | KefuError] = []
+    for r, o in zip(requests, out, strict=True):
+        if o is None:  # a resend of a message earlier in this batch
+            first = out[pending[(r.conversation_id, r.sender_kind, r.client_msg_id)]]
+            assert isinstance(first, Stored)
+            o = Stored(first.message_id, first.conversation_id, first.seq, first.created_at, True, first.client_msg_id)
+        done.append(o)
+    return done

@@ -1,0 +1,1 @@
+"""Web chat: what the visitor widget and the agent workspace exchange besides text."""
