@@ -65,12 +65,25 @@ def get_skill_group(skill_group_id: PathId, caller: CallerDep, db: DbDep) -> Ski
     return access_skill_group(db, caller, skill_group_id)
 
 
-@router.patch("/{skill_group_id}", response_model=SkillGroupPublic, summary="修改技能组 / change a skill group")
+@router.patch(
+    "/{skill_group_id}",
+    response_model=SkillGroupPublic,
+    summary="修改技能组 / change a skill group",
+    description="未提交的字段保持不变；溢出字段和 working_hours 提交 null 表示清除。"
+    " / Fields left out stay; null clears an overflow field or the working hours (always open).",
+)
 def update_skill_group(skill_group_id: PathId, data: SkillGroupUpdate, caller: CallerDep, db: DbDep) -> SkillGroup:
     return do_update_skill_group(db, caller, skill_group_id, data)
 
 
-@router.delete("/{skill_group_id}", status_code=204, summary="删除技能组 / delete a skill group")
+@router.delete(
+    "/{skill_group_id}",
+    status_code=204,
+    summary="删除技能组 / delete a skill group",
+    description="有进行中会话的技能组不能删除。溢出到该组的其他技能组会失去溢出目标（阈值保留）。"
+    " / A group with open conversations cannot be deleted. Groups that overflow into it lose their overflow "
+    "target (their thresholds stay).",
+)
 def delete_skill_group(skill_group_id: PathId, caller: CallerDep, db: DbDep) -> Response:
     do_delete_skill_group(db, caller, skill_group_id)
     return Response(status_code=204)
