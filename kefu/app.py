@@ -10,17 +10,43 @@ from fastapi.responses import HTMLResponse
 
 from kefu import __version__
 from kefu.api.errors import install_error_handlers
-from kefu.api.routes import api_tokens, auth, events, ops, skill_groups, teams, tenant, users
+from kefu.api.routes import (
+    api_tokens,
+    auth,
+    channels,
+    conversations,
+    events,
+    ops,
+    skill_groups,
+    teams,
+    tenant,
+    users,
+)
 from kefu.config import Settings, get_settings
 from kefu.db.engine import make_engine
 from kefu.db.session import Database
 from kefu.events.bus import make_bus
+from kefu.live import agent_socket, uploads, visitor_rest, visitor_socket
+from kefu.live.service import Live
 from kefu.ops.middleware import RequestContextMiddleware
 
 API_PREFIX = "/api/v1"
 
 #: Routes anyone may call without logging in. The access test refuses every other route to strangers.
-PUBLIC_PATHS = frozenset({"/", "/healthz", "/metrics", f"{API_PREFIX}/auth/login"})
+PUBLIC_PATHS = frozenset(
+    {
+        "/",
+        "/healthz",
+        "/metrics",
+        f"{API_PREFIX}/auth/login",
+        # Visitors: authenticated by their own visitor token / signed capability URLs, not as staff.
+        f"{API_PREFIX}/visitor/uploads",
+        f"{API_PREFIX}/files/{{tenant_id}}/{{sha256}}",
+        "/ws/visitor",
+    }
+    # The visitor's REST fallback (session, messages, human, end, rate): authenticated by visitor token.
+    | {API_PREFIX + path for path in visitor_rest.PUBLIC_PATHS}
+)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -30,12 +56,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             make_engine(settings.database_url), make_bus(settings.redis_url_or_none, settings.bus_namespace)
         )
 
+    live = Live(settings, database)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await database.bus.start()
+        await live.start()
         try:
             yield
         finally:
+            await live.stop()
             await database.bus.stop()
 
     app = FastAPI(
@@ -47,13 +77,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.live = live
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, tenant, teams, users, skill_groups, api_tokens, events):
+    for module in (auth, tenant, teams, users, skill_groups, channels, api_tokens, events, conversations):
         api.include_router(module.router)
+    api.include_router(uploads.router)
+    api.include_router(uploads.public_router)
+    api.include_router(visitor_rest.router)
     app.include_router(api)
+    app.include_router(visitor_socket.router)
+    app.include_router(agent_socket.router)
     app.include_router(ops.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

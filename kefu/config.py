@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=12.0, gt=0)
     #: Prefix of Redis channel names, so that several installations can share one Redis.
     bus_namespace: str = "kefu"
+    #: An agent whose sockets are all gone this long is set away and his share of the queue goes to others.
+    agent_away_after_s: float = Field(default=120.0, ge=0)
+    #: A conversation with no message from either side this long is ended (by timeout); 0 = never.
+    conversation_idle_timeout_s: float = Field(default=1800.0, ge=0)
+    #: Where chat attachments are stored (default: ``var_dir``/uploads).
+    upload_dir: Path | None = None
     log_level: str = "INFO"
     log_json: bool = True
 

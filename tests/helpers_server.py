@@ -37,7 +37,7 @@ class KefuProcess:
         last: object = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"kefu exited with {self.proc.returncode}:\n{self.output()}")
+                raise RuntimeError(f"kefu exited with {self.proc.returncode}:\n{self.tail()}")
             try:
                 resp = httpx.get(f"{self.base}/healthz", timeout=2)
                 if resp.status_code == 200:
@@ -46,11 +46,15 @@ class KefuProcess:
             except httpx.HTTPError as exc:
                 last = exc
             time.sleep(0.2)
-        raise TimeoutError(f"kefu on {self.port} not healthy after {timeout}s ({last}):\n{self.output()}")
+        raise TimeoutError(f"kefu on {self.port} not healthy after {timeout}s ({last}):\n{self.tail()}")
 
     def output(self) -> str:
+        """Everything the process printed so far (its whole log: banners come first, access logs after)."""
         self._log.flush()
-        return self.log_path.read_text(errors="replace")[-4000:]
+        return self.log_path.read_text(errors="replace")
+
+    def tail(self, chars: int = 4000) -> str:
+        return self.output()[-chars:]
 
     def stop(self) -> None:
         if self.proc.poll() is None:

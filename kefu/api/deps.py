@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from kefu.access.caller import Caller
 from kefu.access.scope import caller_for
@@ -99,3 +100,20 @@ def get_lang(request: Request) -> str:
 
 
 LangDep = Annotated[str, Depends(get_lang)]
+
+
+async def socket_caller(websocket: WebSocket) -> Caller:
+    """The staff caller of a WebSocket (bearer token, or the session cookie: a socket makes no changes
+    through HTTP, so no CSRF token), re-run whenever a socket re-checks its caller."""
+    database: Database = websocket.app.state.database
+    settings: Settings = websocket.app.state.settings
+    cookie = websocket.cookies.get(SESSION_COOKIE)
+    authorization = websocket.headers.get("authorization")
+
+    def authenticate() -> Caller:
+        with database.session() as db:
+            return resolve_caller(
+                db, settings, authorization=authorization, cookie=cookie, method="GET", csrf_header=None
+            )
+
+    return await run_in_threadpool(authenticate)

@@ -41,7 +41,8 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            # A socket's frames go straight through: only an HTTP response carries the request id.
+            await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
         except Exception:
             status = 500
             raise

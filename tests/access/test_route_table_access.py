@@ -12,13 +12,21 @@ scope, not a broken probe.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from kefu.actions.conversations import do_accept_conversation, do_queue_conversation, do_start_conversation
+from kefu.actions.messages import SendRequest, do_send_messages
+from kefu.actions.visitors import do_open_visitor
 from kefu.api.route_table import routes_of
 from kefu.app import PUBLIC_PATHS
+from kefu.db.session import Database
+from kefu.models.channel import Channel
+from kefu.models.conversation import SenderKind
 from tests.factories import World, login, make_world
 
 DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -29,9 +37,17 @@ SELF_SCOPED = {
     ("POST", "/api/v1/auth/password"),
     ("GET", "/api/v1/tenant"),
     ("PATCH", "/api/v1/tenant"),
+    # Stores a file under the caller's own tenant; names nobody else's data.
+    ("POST", "/api/v1/uploads"),
 }
 #: WebSocket routes and the test that proves each one's scope.
-WEBSOCKET_ROUTES = {"/api/v1/events/stream": "tests/events/test_event_stream.py::test_stream_is_scoped"}
+WEBSOCKET_ROUTES = {
+    "/api/v1/events/stream": "tests/events/test_event_stream.py::test_stream_is_scoped",
+    "/ws/agent": "tests/live/test_chat_flow.py::test_agent_socket_is_scoped",
+    "/ws/visitor": "tests/live/test_chat_flow.py::test_a_reconnecting_visitor_gets_exactly_what_he_missed",
+}
+#: Areas only administrators may use: the positive control calls them as the administrator of tenant A.
+ADMIN_ONLY = ("/api/v1/api-tokens", "/api/v1/channels")
 OUTSIDERS = ["admin_b", "sup_south", "sup_south (cookie)", "agent_south", "qa_south", "sup_east1"]
 
 
@@ -46,6 +62,8 @@ def targets(world: World, who: str = "admin_b") -> dict[str, set[int]]:
     }
     if who != "admin_b":
         del tgt["tenant"]  # callers of tenant A may of course know tenant A
+    elif isinstance(world, ProbeWorld):
+        tgt["channel"] = {world.channel}
     if who == "sup_east1":  # his own team and its people are his; the parent team's are not
         tgt["team"] = {world.east}
         tgt["user"] = {u["sup_east"].id, u["agent_east"].id}
@@ -62,12 +80,36 @@ def as_outsider(client: TestClient, world: World, who: str) -> tuple[TestClient,
     return client, world.headers(who)
 
 
-def path_values(world: World, token_id: int) -> dict[str, int]:
+@dataclass
+class ProbeWorld(World):
+    """The world plus a conversation of 华东 (its skill group, served by agent_east, with a message)."""
+
+    conversation: int = 0
+    channel: int = 0
+
+
+def east_conversation(database: Database, world: World) -> int:
+    with database.session() as db:
+        channel = db.scalars(select(Channel).where(Channel.tenant_id == world.tenant_a)).first()
+        assert channel is not None and channel.widget_key is not None
+        visitor = do_open_visitor(db, widget_key=channel.widget_key, secret_key="probe").visitor.id
+        cid = do_start_conversation(db, tenant_id=world.tenant_a, channel_id=channel.id, visitor_id=visitor).id
+        do_queue_conversation(db, cid, tenant_id=world.tenant_a, skill_group_id=world.skill_group)
+        do_accept_conversation(db, cid, tenant_id=world.tenant_a, agent_id=world.users["agent_east"].id)
+        do_send_messages(
+            db, [SendRequest(cid, world.tenant_a, SenderKind.visitor, visitor, "probe", client_msg_id="p")]
+        )
+        return cid
+
+
+def path_values(world: ProbeWorld, token_id: int) -> dict[str, int]:
     return {
         "team_id": world.east,
         "user_id": world.users["agent_east"].id,
         "skill_group_id": world.skill_group,
         "token_id": token_id,
+        "conversation_id": world.conversation,
+        "channel_id": world.channel,
     }
 
 
@@ -111,6 +153,7 @@ def resource_of(path: str) -> str:
         "teams": "team",
         "users": "user",
         "skill-groups": "skill_group",
+        "channels": "channel",
         "tenant": "tenant",
         "api-tokens": "api_token",
         "events": "event",
@@ -132,6 +175,7 @@ def leaks(data: Any, resource: str, tgt: dict[str, set[int]]) -> list[str]:
                     "actor_id": "user",
                     "skill_group_id": "skill_group",
                     "tenant_id": "tenant",
+                    "channel_id": "channel",
                 }.get(key)
                 if key == "id":
                     kind = resource
@@ -171,7 +215,7 @@ def call(
     method: str,
     path: str,
     headers: dict[str, str],
-    world: World,
+    world: ProbeWorld,
     token_id: int,
     schema: dict[str, Any],
 ) -> Any:
@@ -189,6 +233,9 @@ def call(
         if param["in"] == "query" and param["name"] == "parent_id":
             query["parent_id"] = world.hq
     body = None
+    if "multipart/form-data" in op.get("requestBody", {}).get("content", {}):
+        png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\0" * 64
+        return client.request(method, url, headers=headers, params=query, files={"file": ("a.png", png)})
     if "requestBody" in op:
         content = op["requestBody"]["content"]["application/json"]["schema"]
         body = sample_body(content, schema["components"]["schemas"], body_values(world), f"{method} {path}")
@@ -196,8 +243,12 @@ def call(
 
 
 @pytest.fixture
-def world(database) -> World:  # type: ignore[no-untyped-def]
-    return make_world(database)
+def world(database) -> ProbeWorld:  # type: ignore[no-untyped-def]
+    world = make_world(database)
+    probe = ProbeWorld(**vars(world), conversation=east_conversation(database, world))
+    with database.session() as db:
+        probe.channel = db.scalars(select(Channel.id).where(Channel.tenant_id == world.tenant_a)).one()
+    return probe
 
 
 def agent_east_token_id(client: TestClient, world: World) -> int:
@@ -205,7 +256,7 @@ def agent_east_token_id(client: TestClient, world: World) -> int:
     return next(t["id"] for t in resp.json()["items"] if t["user_id"] == world.users["agent_east"].id)
 
 
-def test_every_route_refuses_other_tenants_and_sibling_teams(client: TestClient, world: World) -> None:
+def test_every_route_refuses_other_tenants_and_sibling_teams(client: TestClient, world: ProbeWorld) -> None:
     schema = client.app.openapi()  # type: ignore[attr-defined]
     token_id = agent_east_token_id(client, world)
     callers = {who: as_outsider(client, world, who) for who in OUTSIDERS}
@@ -238,23 +289,27 @@ def test_every_route_refuses_other_tenants_and_sibling_teams(client: TestClient,
     assert probed >= 25
 
 
-def test_the_parent_supervisor_sees_what_outsiders_do_not(client: TestClient, world: World) -> None:
+def test_the_parent_supervisor_sees_what_outsiders_do_not(client: TestClient, world: ProbeWorld) -> None:
     """Positive control: the probe's ids are real and visible to the right people."""
     schema = client.app.openapi()  # type: ignore[attr-defined]
     token_id = agent_east_token_id(client, world)
     tgt = targets(world)
     for method, path in http_routes(client):
-        if method != "GET" or path in PUBLIC_PATHS or (method, path) in SELF_SCOPED or "api-tokens" in path:
+        if method != "GET" or path in PUBLIC_PATHS or (method, path) in SELF_SCOPED:
+            continue
+        if path.startswith(ADMIN_ONLY):
+            resp = call(client, method, path, world.headers("admin_a"), world, token_id, schema)
+            assert resp.status_code == 200, f"GET {path} as admin_a: {resp.status_code} {resp.text}"
+            if path.startswith("/api/v1/channels"):
+                assert leaks(resp.json(), resource_of(path), tgt), f"GET {path}: admin_a should see his channel"
             continue
         resp = call(client, method, path, world.headers("sup_hq"), world, token_id, schema)
         assert resp.status_code == 200, f"GET {path} as sup_hq: {resp.status_code} {resp.text}"
         if "{" in path or path.endswith("/teams") or path.endswith("/users") or path.endswith("/skill-groups"):
             assert leaks(resp.json(), resource_of(path), tgt), f"GET {path}: sup_hq should see the 华东 rows"
-    resp = call(client, "GET", "/api/v1/api-tokens", world.headers("admin_a"), world, token_id, schema)
-    assert resp.status_code == 200
 
 
-def test_every_route_needs_a_login(client: TestClient, world: World) -> None:
+def test_every_route_needs_a_login(client: TestClient, world: ProbeWorld) -> None:
     schema = client.app.openapi()  # type: ignore[attr-defined]
     token_id = agent_east_token_id(client, world)
     for method, path in http_routes(client):

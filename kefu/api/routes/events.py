@@ -15,8 +15,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, true
 from starlette.concurrency import run_in_threadpool
 
 from kefu.access.caller import Caller
-from kefu.api.deps import CallerDep, DbDep, resolve_caller
-from kefu.auth.tokens import SESSION_COOKIE
+from kefu.api.deps import CallerDep, DbDep, socket_caller
 from kefu.errors import KefuError
 from kefu.events.bus import SubscriptionLagged
 from kefu.events.envelope import EventEnvelope, envelope_of
@@ -89,18 +88,8 @@ async def stream_events(websocket: WebSocket, after_id: Annotated[int | None, Qu
     keep the ids they have seen and drop repeats. A consumer that falls behind gets
     ``{"type": "lagged", "last_event_id": N}`` and catches up with GET /events."""
     database = websocket.app.state.database
-    settings = websocket.app.state.settings
-    cookie = websocket.cookies.get(SESSION_COOKIE)
-    authorization = websocket.headers.get("authorization")
-
-    def authenticate() -> Caller:
-        with database.session() as db:
-            return resolve_caller(
-                db, settings, authorization=authorization, cookie=cookie, method="GET", csrf_header=None
-            )
-
     try:
-        caller = await run_in_threadpool(authenticate)
+        caller = await socket_caller(websocket)
     except KefuError as exc:
         await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
         return
@@ -140,7 +129,7 @@ async def stream_events(websocket: WebSocket, after_id: Annotated[int | None, Qu
                 if stale or (event is not None and _touches(caller, event)):
                     checked_at = time.monotonic()
                     try:
-                        caller = await run_in_threadpool(authenticate)
+                        caller = await socket_caller(websocket)
                     except KefuError as exc:
                         await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
                         break
