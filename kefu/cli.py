@@ -92,6 +92,9 @@ def demo(
     host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="listen port")] = 8000,
     serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after seeding")] = True,
+    simulate_: Annotated[
+        bool, typer.Option("--simulate/--no-simulate", help="simulated visitors and agents keep the demo busy")
+    ] = True,
 ) -> None:
     """创建演示企业并启动 / create the demo tenant (idempotent) and serve it."""
     from kefu.demo import seed_demo
@@ -110,9 +113,94 @@ def demo(
     for role, username, name in info.logins:
         typer.echo(f"  {role:<14}{username:<20}{name}")
     typer.echo(f"  网页渠道 widget key: {info.widget_key}")
+    if serve_ and simulate_:
+        _start_demo_simulation(host, port)
     typer.echo("")
     if serve_:
         _serve(host, port, 1)
+
+
+def _start_demo_simulation(host: str, port: int) -> None:
+    """Simulated traffic for the demo, in a background thread with its own event loop: it waits until the
+    server answers /healthz, then runs a modest load until the process ends. A failure only stops it."""
+    import asyncio
+    import threading
+
+    from kefu.sim.driver import demo_config, prepare_from_settings, simulate
+
+    connect_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - comparing, not binding
+    if ":" in connect_host:
+        connect_host = f"[{connect_host}]"
+    config = demo_config(f"http://{connect_host}:{port}")
+    try:
+        setup = prepare_from_settings("demo", config.agents)
+    except Exception as exc:  # the demo must come up even when the simulation cannot
+        typer.echo(f"模拟流量未启动 / simulated traffic not started: {exc}", err=True)
+        return
+    names = ", ".join(a.username for a in setup.agents)
+    typer.echo(f"  模拟流量 simulated traffic: visitors + agents {names}  (--no-simulate to turn off)")
+
+    def run() -> None:
+        try:
+            asyncio.run(simulate(config, setup))
+        except Exception as exc:
+            print(f"模拟流量已停止 / simulated traffic stopped: {exc!r}", file=sys.stderr, flush=True)
+
+    threading.Thread(target=run, name="kefu-demo-simulation", daemon=True).start()
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="the running kefu server")] = "http://127.0.0.1:8000",
+    tenant: Annotated[str, typer.Option(help="企业标识 / tenant slug (its web channel and agents)")] = "demo",
+    speed: Annotated[float, typer.Option(min=0.001, help="simulated seconds per second: 60 = an hour a minute")] = 60.0,
+    chat_speed: Annotated[
+        float | None, typer.Option(min=0.001, help="speed of conversations (think, type, wait); default --speed")
+    ] = None,
+    day_volume: Annotated[float, typer.Option(min=0, help="visitors in a whole simulated day")] = 300.0,
+    profile: Annotated[str, typer.Option(help="intraday curve: normal or double11")] = "normal",
+    agents: Annotated[int, typer.Option(min=0, help="simulated agents (API tokens are made for them)")] = 6,
+    duration: Annotated[float | None, typer.Option(min=0, help="seconds to run; default until Ctrl-C")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed, for a repeatable run")] = None,
+    start_hour: Annotated[
+        float | None, typer.Option(min=0, max=24, help="local hour the simulated day starts at; default now")
+    ] = None,
+    max_visitors: Annotated[int, typer.Option(min=1, help="most visitors connected at once")] = 200,
+    stats_every: Annotated[float, typer.Option(min=0, help="seconds between stats lines on stderr; 0 = none")] = 5.0,
+) -> None:
+    """模拟访客与坐席流量 / drive simulated visitors and agents through the real protocol."""
+    import asyncio
+    import contextlib
+
+    from kefu.sim.driver import SimConfig, prepare_from_settings
+    from kefu.sim.driver import simulate as run_simulation
+
+    if profile not in ("normal", "double11"):
+        typer.echo("--profile 须为 normal 或 double11 / must be normal or double11", err=True)
+        raise typer.Exit(2)
+    config = SimConfig(
+        url=url,
+        tenant=tenant,
+        speed=speed,
+        chat_speed=chat_speed,
+        day_volume=day_volume,
+        profile=profile,  # type: ignore[arg-type]
+        agents=agents,
+        duration=duration,
+        seed=seed,
+        start_hour=start_hour,
+        max_visitors=max_visitors,
+        stats_every=stats_every,
+        wait_healthy=30.0,
+    )
+    try:
+        setup = prepare_from_settings(tenant, agents)
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"simulating {url}: agents {', '.join(a.username for a in setup.agents) or '-'}", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_simulation(config, setup))
 
 
 @db_app.command("upgrade")

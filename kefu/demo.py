@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from kefu.access.caller import Caller
 from kefu.access.scope import caller_for
+from kefu.actions.channels import do_update_channel
 from kefu.actions.skill_groups import do_create_skill_group, do_set_skill_group_agent
 from kefu.actions.teams import do_add_team_member, do_create_team
 from kefu.actions.tenants import do_create_tenant
@@ -78,6 +79,10 @@ def seed_demo(database: Database) -> DemoInfo:
         surnames = {"hq": "王"} | {code: surname for _, code, surname in REGIONS}
 
         groups = {name: _skill_group(db, as_admin, name, desc, mode, hq.id) for name, desc, mode in SKILL_GROUPS}
+        web = db.scalars(select(Channel).where(Channel.tenant_id == tenant.id, Channel.kind == ChannelKind.web)).one()
+        if web.default_skill_group_id is None:
+            # Until the bot answers first, a visitor's first message goes to 售前.
+            do_update_channel(db, as_admin, web.id, default_skill_group_id=groups["售前"].id)
 
         for code, team in teams.items():
             sup = _user(db, as_admin, f"sup_{code}", f"{surnames[code]}主管", Role.supervisor, team.id)
