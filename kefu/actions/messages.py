@@ -19,9 +19,10 @@ from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from kefu.db.base import utcnow
+from kefu.db.bulk import insert_returning_ids
 from kefu.db.session import action
 from kefu.errors import Conflict, Invalid, KefuError, Msg, not_found
-from kefu.events.record import emit
+from kefu.events.record import NewEvent, emit_many
 from kefu.models.conversation import Conversation, ConversationStatus, Message, MessageKind, SenderKind
 
 MAX_BODY = 5000
@@ -122,7 +123,7 @@ def do_send_messages(
                 m.id, m.conversation_id, m.seq, m.created_at, True, m.client_msg_id
             )
 
-    new: list[tuple[int, Message]] = []
+    new: list[tuple[int, dict[str, Any]]] = []
     pending: dict[tuple[int, SenderKind, str | None], int] = {}  # resends within the batch -> index of first
     for i, r in enumerate(requests):
         if out[i] is not None:
@@ -154,26 +155,30 @@ def do_send_messages(
             conv.first_response_at = now
         if r.sender_kind is not SenderKind.system:
             conv.last_message_at = now
-        msg = Message(
-            tenant_id=r.tenant_id,
-            conversation_id=conv.id,
-            seq=conv.last_seq,
-            sender_kind=r.sender_kind,
-            sender_id=r.sender_id,
-            client_msg_id=r.client_msg_id,
-            kind=r.kind,
-            body=r.body,
-            attachment=r.attachment,
-            created_at=now,
+        new.append(
+            (
+                i,
+                {
+                    "tenant_id": r.tenant_id,
+                    "conversation_id": conv.id,
+                    "seq": conv.last_seq,
+                    "sender_kind": r.sender_kind,
+                    "sender_id": r.sender_id,
+                    "client_msg_id": r.client_msg_id,
+                    "kind": r.kind,
+                    "body": r.body,
+                    "attachment": r.attachment,
+                    "created_at": now,
+                },
+            )
         )
-        new.append((i, msg))
         if r.client_msg_id is not None:
             pending[key] = i
     if not new:
         return _finish(requests, out, pending)
 
-    db.add_all([m for _, m in new])
-    db.flush()  # one multi-row INSERT; gives the ids the events carry
+    # Plain rows through Core, not ORM objects: this is the hot path (kefu.db.bulk).
+    ids = insert_returning_ids(db, cast(Table, Message.__table__), [row for _, row in new])
     changed = [c for c in convs.values() if c.changed]
     table = cast(Table, Conversation.__table__)
     # A Core statement with many parameter sets: one executemany.
@@ -195,31 +200,34 @@ def do_send_messages(
             for c in changed
         ],
     )
-    for i, msg in new:
-        conv = convs[msg.conversation_id]
-        emit(
-            db,
-            "message.sent",
-            tenant_id=msg.tenant_id,
-            conversation_id=msg.conversation_id,
-            team_id=conv.team_id,
-            user_id=conv.agent_id,
-            actor_id=msg.sender_id if msg.sender_kind is SenderKind.agent else None,
-            occurred_at=now,
-            payload={
-                "message_id": msg.id,
-                "seq": msg.seq,
-                "sender_kind": msg.sender_kind.value,
-                "sender_id": msg.sender_id,
-                "kind": msg.kind.value,
-                "body": msg.body,
-                "attachment": msg.attachment,
-                "client_msg_id": msg.client_msg_id,
-                "created_at": now.isoformat(),
-            },
+    events: list[NewEvent] = []
+    for (i, row), message_id in zip(new, ids, strict=True):
+        conv = convs[row["conversation_id"]]
+        sender_kind: SenderKind = row["sender_kind"]
+        events.append(
+            NewEvent(
+                type="message.sent",
+                tenant_id=row["tenant_id"],
+                conversation_id=conv.id,
+                team_id=conv.team_id,
+                user_id=conv.agent_id,
+                actor_id=row["sender_id"] if sender_kind is SenderKind.agent else None,
+                occurred_at=now,
+                payload={
+                    "message_id": message_id,
+                    "seq": row["seq"],
+                    "sender_kind": sender_kind.value,
+                    "sender_id": row["sender_id"],
+                    "kind": row["kind"].value,
+                    "body": row["body"],
+                    "attachment": row["attachment"],
+                    "client_msg_id": row["client_msg_id"],
+                    "created_at": now.isoformat(),
+                },
+            )
         )
-        out[i] = Stored(msg.id, msg.conversation_id, msg.seq, now, False, msg.client_msg_id)
-    db.flush()
+        out[i] = Stored(message_id, conv.id, row["seq"], now, False, row["client_msg_id"])
+    emit_many(db, events)
     # The conversations were changed behind the ORM's back; objects already loaded must not be trusted.
     changed_ids = {c.id for c in changed}
     for obj in list(db.identity_map.values()):

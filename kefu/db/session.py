@@ -119,10 +119,11 @@ def _publish_after_commit(db: Session) -> None:
     bus: EventBus | None = db.info.get("bus")
     if bus is None:
         return
-    from kefu.events.envelope import envelope_of
+    from kefu.events.envelope import EventEnvelope, envelope_of
     from kefu.ops.metrics import EVENTS_PUBLISH_FAILURES, EVENTS_PUBLISHED
 
-    envelopes = [envelope_of(row) for row in pending]
+    # Rows added through the ORM (emit) become envelopes now; emit_many queued envelopes already.
+    envelopes = [row if isinstance(row, EventEnvelope) else envelope_of(row) for row in pending]
     try:
         bus.publish(envelopes)
         EVENTS_PUBLISHED.labels(bus.backend).inc(len(envelopes))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from kefu.errors import Invalid, KefuError, Msg
 from kefu.schemas.common import MAX_ID
 
@@ -13,6 +15,12 @@ PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
 #: Messages returned by one ``sync``.
 SYNC_LIMIT = 500
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """A frame as the JSON text sent on a socket (orjson: several times faster than json on this hot path;
+    UTF-8 as is, no ASCII escapes, like ``json.dumps(..., ensure_ascii=False)``)."""
+    return orjson.dumps(frame, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def parse(raw: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from kefu.actions.conversations import WAITING, open_load
 from kefu.db.session import Database
 from kefu.events.bus import SubscriptionLagged
 from kefu.events.envelope import EventEnvelope
+from kefu.live.frames import encode
 from kefu.models.conversation import Conversation
 from kefu.models.skill_group import DistributionMode, SkillGroup, SkillGroupAgent
 from kefu.models.staff import User
@@ -48,12 +49,13 @@ class Connection:
     def __init__(self, websocket: WebSocket, tenant_id: int) -> None:
         self.websocket = websocket
         self.tenant_id = tenant_id
-        self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=OUTBOX_SIZE)
+        #: Frames to send: a dict, or a frame already encoded once for several sockets (str).
+        self._outbox: asyncio.Queue[dict[str, Any] | str | None] = asyncio.Queue(maxsize=OUTBOX_SIZE)
         self._sender: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self.closed = False
         #: Frames pushed before the first one (welcome) was sent; they follow it.
-        self._early: list[dict[str, Any]] | None = []
+        self._early: list[dict[str, Any] | str] | None = []
 
     def start(self, first: dict[str, Any]) -> None:
         early, self._early = self._early or [], None
@@ -62,7 +64,7 @@ class Connection:
             self.push(frame)
         self._sender = asyncio.create_task(self._send_loop())
 
-    def push(self, frame: dict[str, Any]) -> None:
+    def push(self, frame: dict[str, Any] | str) -> None:
         if self.closed:
             return
         if self._early is not None:
@@ -83,7 +85,7 @@ class Connection:
                 frame = await self._outbox.get()
                 if frame is None:
                     return
-                await self.websocket.send_json(frame)
+                await self.websocket.send_text(frame if isinstance(frame, str) else encode(frame))
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
@@ -287,13 +289,13 @@ class Hub:
 
     # --- sending ----------------------------------------------------------------------------------------
 
-    def to_agent(self, user_id: int | None, frame: dict[str, Any]) -> None:
+    def to_agent(self, user_id: int | None, frame: dict[str, Any] | str) -> None:
         if user_id is None:
             return
         for conn in self.agents.get(user_id, ()):
             conn.push(frame)
 
-    def to_visitors(self, conversation_id: int | None, frame: dict[str, Any]) -> None:
+    def to_visitors(self, conversation_id: int | None, frame: dict[str, Any] | str) -> None:
         if conversation_id is None:
             return
         for conn in self.visitors.get(conversation_id, ()):
@@ -309,9 +311,10 @@ class Hub:
             listener(event)
 
     async def _on_message(self, event: EventEnvelope) -> None:
-        frame = message_frame(event)
-        self.to_visitors(event.conversation_id, frame)
-        self.to_agent(event.user_id, frame)
+        # Encoded once for every socket it goes to (the visitor's tabs and the agent's).
+        text = encode(message_frame(event))
+        self.to_visitors(event.conversation_id, text)
+        self.to_agent(event.user_id, text)
 
     async def _on_transient(self, event: EventEnvelope) -> None:
         """Typing indicators and read receipts: to the other side only, never stored."""
