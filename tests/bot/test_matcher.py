@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import threading
+
+from kefu.bot import KbDoc, Matcher, Outcome
+from tests.bot.conftest import FIXED, SHOP_FAQ
+
+
+def test_a_paraphrase_finds_its_entry(matcher: Matcher) -> None:
+    assert matcher.search("退货要怎么操作")[0].entry_id == "return"
+    assert matcher.search("能不能开发票")[0].entry_id == "invoice"
+    assert matcher.search("快递多久到")[0].entry_id == "delivery"
+
+
+def test_search_gives_one_hit_per_entry_best_first(matcher: Matcher) -> None:
+    hits = matcher.search("发票", k=5)
+    assert len({h.entry_id for h in hits}) == len(hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].entry_id == "invoice" and hits[0].matched_question in SHOP_FAQ[1].questions
+
+
+def test_traditional_and_full_width_queries_match(matcher: Matcher) -> None:
+    assert matcher.search("請問怎麼退貨？")[0].entry_id == "return"
+
+
+def test_exact_question_is_answered(matcher: Matcher) -> None:
+    decision = matcher.decide("怎么开发票")
+    assert decision.outcome is Outcome.answer
+    assert [h.entry_id for h in decision.hits] == ["invoice"]
+
+
+def test_vague_question_gets_suggestions(matcher: Matcher) -> None:
+    decision = matcher.decide("发票和地址")  # two entries, neither clearly
+    assert decision.outcome is Outcome.suggest
+    assert {"invoice", "address"} <= {h.entry_id for h in decision.hits} and len(decision.hits) <= 3
+
+
+def test_unrelated_question_is_unknown(matcher: Matcher) -> None:
+    assert matcher.decide("今天天气晴朗适合爬山").outcome is Outcome.unknown
+    assert matcher.decide("").outcome is Outcome.unknown
+
+
+def test_upsert_and_remove_take_effect_at_once(matcher: Matcher) -> None:
+    assert matcher.search("会员积分怎么兑换")[0].entry_id != "points"
+    matcher.upsert(KbDoc("points", "积分怎么兑换", ("会员积分能换什么",)))
+    assert matcher.search("会员积分怎么兑换")[0].entry_id == "points"
+    # replacing an entry replaces its questions
+    matcher.upsert(KbDoc("points", "积分有效期多久"))
+    assert matcher.search("会员积分能换什么", k=10)[0].entry_id != "points" or (
+        matcher.search("会员积分能换什么")[0].matched_question == "积分有效期多久"
+    )
+    matcher.remove("points")
+    assert all(h.entry_id != "points" for h in matcher.search("积分有效期多久", k=10))
+    matcher.remove("points")  # removing twice is harmless
+    assert len(matcher) == len(SHOP_FAQ)
+
+
+def test_a_similar_question_added_later_is_answered(matcher: Matcher) -> None:
+    question = "寄错地方了咋整"
+    assert matcher.decide(question).outcome is not Outcome.answer
+    entry = matcher.get("address")
+    assert entry is not None
+    matcher.upsert(KbDoc(entry.entry_id, entry.standard, (*entry.similar, question)))
+    decision = matcher.decide(question)
+    assert decision.outcome is Outcome.answer and decision.hits[0].entry_id == "address"
+
+
+def test_many_edits_keep_results_exact() -> None:
+    matcher = Matcher(SHOP_FAQ, thresholds=FIXED)
+    for i in range(3000):  # enough removals to trigger the index's compaction
+        matcher.upsert(KbDoc(f"tmp{i % 7}", f"临时问题{i}号", ("测试条目",)))
+        matcher.remove(f"tmp{i % 7}")
+    fresh = Matcher(SHOP_FAQ, thresholds=FIXED)
+    for query in ("退货要怎么操作", "能不能开发票", "保修多久"):
+        assert matcher.search(query) == fresh.search(query)
+
+
+def test_synonyms_connect_different_words() -> None:
+    docs = [KbDoc("refund", "退款多久到账"), KbDoc("ship", "多久发货")]
+    plain = Matcher(docs, thresholds=FIXED)
+    with_synonyms = Matcher(docs, synonyms=[["退款", "退钱", "返款"]], thresholds=FIXED)
+    assert with_synonyms.search("退钱多久到账")[0].entry_id == "refund"
+    assert with_synonyms.search("退钱多久到账")[0].score > plain.search("退钱多久到账")[0].score
+
+
+def test_user_words_are_matched_whole() -> None:
+    docs = [KbDoc("band", "云朵柔面巾纸有货吗"), KbDoc("soft", "面巾纸柔软吗")]
+    matcher = Matcher(docs, user_words=["云朵柔"], thresholds=FIXED)
+    assert matcher.search("云朵柔还有吗")[0].entry_id == "band"
+
+
+def test_homophone_typo_still_matches(matcher: Matcher) -> None:
+    # 发漂 for 发票, 保秀 for 保修: the right sound, the wrong character
+    assert matcher.search("怎么开发漂")[0].entry_id == "invoice"
+    assert matcher.search("保秀期多久")[0].entry_id == "warranty"
+
+
+def test_character_typo_still_matches(matcher: Matcher) -> None:
+    assert matcher.search("忘计密码怎么办")[0].entry_id == "password"
+
+
+def test_empty_matcher_answers_nothing() -> None:
+    matcher = Matcher()
+    assert matcher.search("怎么退货") == []
+    assert matcher.decide("怎么退货").outcome is Outcome.unknown
+
+
+def test_readers_and_a_writer_on_several_threads(matcher: Matcher) -> None:
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                hits = matcher.search("怎么退货")
+                assert hits and hits[0].entry_id == "return"
+        except BaseException as exc:
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    for i in range(300):
+        matcher.upsert(KbDoc(f"extra{i % 10}", f"第{i}个无关问题关于天气", ("天气如何",)))
+        if i % 3 == 0:
+            matcher.remove(f"extra{(i + 5) % 10}")
+    stop.set()
+    for thread in readers:
+        thread.join()
+    assert errors == []
+
+
+def test_demo_knowledge_base_answers_its_own_questions() -> None:
+    import csv
+    from pathlib import Path
+
+    import kefu
+
+    path = Path(kefu.__file__).parent / "demo_data" / "shop_kb.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    docs = [
+        KbDoc(str(i), row["标准问题"], tuple(q for q in row["相似问题"].splitlines() if q.strip()))
+        for i, row in enumerate(rows)
+    ]
+    matcher = Matcher(docs)  # 114 entries: calibrated over all five folds
+    assert matcher.thresholds.source == "calibrated"
+    right = sum(matcher.search(doc.standard)[0].entry_id == doc.entry_id for doc in docs)
+    assert right >= 0.95 * len(docs)
+    answered = sum(matcher.decide(doc.standard).outcome is Outcome.answer for doc in docs)
+    assert answered >= 0.8 * len(docs)
