@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
+from kefu.bot.cli import bot_app
 from kefu.config import get_settings
+from kefu.kb.cli import kb_app
 
 app = typer.Typer(
     help="kefu 全渠道智能客服平台 — omnichannel customer service", no_args_is_help=True, add_completion=False
@@ -17,6 +19,8 @@ db_app = typer.Typer(help="数据库 / database", no_args_is_help=True)
 admin_app = typer.Typer(help="管理 / administration", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(kb_app, name="kb")
+app.add_typer(bot_app, name="bot")
 
 
 def _database():  # type: ignore[no-untyped-def]

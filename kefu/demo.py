@@ -19,7 +19,9 @@ from kefu.actions.teams import do_add_team_member, do_create_team
 from kefu.actions.tenants import do_create_tenant
 from kefu.actions.users import do_create_user
 from kefu.db.session import Database
+from kefu.kb import load_demo_kb
 from kefu.models.channel import Channel, ChannelKind
+from kefu.models.kb import KbEntry
 from kefu.models.skill_group import DistributionMode, SkillGroup
 from kefu.models.staff import Role, User
 from kefu.models.team import Team
@@ -35,9 +37,9 @@ DEMO_PASSWORD = "kefu-demo-2026"  # noqa: S105
 HEAD_OFFICE = "总部"
 REGIONS = [("华东大区", "east", "陈"), ("华南大区", "south", "林"), ("华北大区", "north", "赵")]
 SKILL_GROUPS = [
-    ("售前", "pre-sales: products, stock, promotions", DistributionMode.round_robin),
-    ("售后", "after-sales: returns, refunds, repairs", DistributionMode.broadcast_grab),
-    ("技术支持", "technical support: app, account, invoices", DistributionMode.least_busy),
+    ("售前", "商品咨询、库存、优惠活动", DistributionMode.round_robin),
+    ("售后", "退换货、退款、维修", DistributionMode.broadcast_grab),
+    ("技术支持", "App 使用、账号、发票", DistributionMode.least_busy),
 ]
 #: Which skill groups each team's agents serve.
 SERVES = {
@@ -95,6 +97,12 @@ def seed_demo(database: Database) -> DemoInfo:
                     )
                 if i == 1:
                     info.logins.append(("agent", agent.username, f"{agent.display_name}（{team.name}）"))
+        if db.scalar(select(KbEntry.id).where(KbEntry.tenant_id == tenant.id).limit(1)) is None:
+            # The shop's FAQ (kefu/demo_data/shop_kb.csv), once: later edits in the console are kept; and
+            # the bot answers from it first (until the admin turns it off in the widget settings).
+            load_demo_kb(db, tenant.id)
+            if "bot_enabled" not in (web.config or {}):
+                do_update_channel(db, as_admin, web.id, config={**(web.config or {}), "bot_enabled": True})
         qa = _user(db, as_admin, "qa", "质检-周", Role.inspector, teams["east"].id)
         do_add_team_member(db, as_admin, teams["south"].id, qa.id)
         info.logins.append(("inspector", qa.username, f"{qa.display_name}（华东、华南）"))

@@ -87,10 +87,13 @@ def do_queue_conversation(
     tenant_id: int,
     skill_group_id: int,
     priority: int | None = None,
+    reason: str = "visitor",
     now: datetime | None = None,
 ) -> Conversation:
     """The visitor asked for a person (转人工): the conversation waits in the skill group's queue.
-    ``queued_at`` is kept from the first request, so queue wait counts from when the visitor first asked."""
+    ``queued_at`` is kept from the first request, so queue wait counts from when the visitor first asked.
+    ``reason`` (in the event, for the bot's hand-over rate): ``visitor`` (he asked), ``bot_handover`` (the
+    bot gave up after its misses, or he asked in words), ``no_bot`` (the channel has no bot)."""
     now = now or utcnow()
     conv = _conversation(db, conversation_id, tenant_id, lock=True)
     if conv.status is not ConversationStatus.bot:
@@ -114,7 +117,7 @@ def do_queue_conversation(
         conversation_id=conv.id,
         team_id=group.team_id,
         occurred_at=now,
-        payload={"skill_group_id": group.id, "priority": conv.priority},
+        payload={"skill_group_id": group.id, "priority": conv.priority, "reason": reason},
     )
     return conv
 

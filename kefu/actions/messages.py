@@ -38,6 +38,7 @@ class SendRequest:
     kind: MessageKind = MessageKind.text
     client_msg_id: str | None = None
     attachment: dict[str, Any] | None = None
+    meta: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ def do_send_messages(
                     "kind": r.kind,
                     "body": r.body,
                     "attachment": r.attachment,
+                    "meta": r.meta,
                     "created_at": now,
                 },
             )
@@ -221,6 +223,7 @@ def do_send_messages(
                     "kind": row["kind"].value,
                     "body": row["body"],
                     "attachment": row["attachment"],
+                    "meta": row["meta"],
                     "client_msg_id": row["client_msg_id"],
                     "created_at": now.isoformat(),
                 },

@@ -147,6 +147,7 @@ def message_frame(event: EventEnvelope) -> dict[str, Any]:
             "kind": p.get("kind"),
             "body": p.get("body"),
             "attachment": p.get("attachment"),
+            "meta": p.get("meta"),
             "client_msg_id": p.get("client_msg_id"),
             "created_at": p.get("created_at") or event.occurred_at.isoformat(),
         },

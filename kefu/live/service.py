@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from kefu.actions.agents import do_set_agent_status
 from kefu.actions.conversations import WAITING
+from kefu.bot.service import BotService
 from kefu.config import Settings
 from kefu.db.session import Database
 from kefu.events.envelope import EventEnvelope
@@ -37,6 +38,7 @@ def message_dict(m: Message) -> dict[str, Any]:
         "kind": m.kind.value,
         "body": m.body,
         "attachment": m.attachment,
+        "meta": m.meta,
         "client_msg_id": m.client_msg_id,
         "created_at": m.created_at.isoformat(),
     }
@@ -59,12 +61,16 @@ class Live:
         self.database = database
         self.hub = Hub(database)
         self.writer = MessageWriter(database)
+        #: The self-service bot: its matchers are kept current by the knowledge-base events.
+        self.bot = BotService(database)
+        self.hub.listeners.append(self.bot.registry.handle)
         #: Agents of this process whose last connection closed, and the task that will set them away.
         self._away_timers: dict[int, asyncio.Task[None]] = {}
         self.routing: Any = None
         self.presence = Presence(settings.redis_url_or_none, settings.bus_namespace, self.hub.connected_agent_ids)
         self._queue_task: asyncio.Task[None] | None = None
         self._presence_gone: asyncio.Task[None] | None = None
+        self._warm_task: asyncio.Task[int] | None = None
         #: What each waiting visitor was last told, so only changes are sent.
         self._told: dict[int, tuple[int, int | None]] = {}
 
@@ -77,6 +83,7 @@ class Live:
         await self.routing.start()
         await self.presence.start()
         self._queue_task = asyncio.create_task(self._queue_updates())
+        self._warm_task = asyncio.create_task(asyncio.to_thread(self.bot.warm))
 
     async def stop(self) -> None:
         if self._queue_task is not None:

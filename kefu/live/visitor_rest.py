@@ -30,6 +30,7 @@ from kefu.live.visitor_socket import (
     conversation_dict,
     current_conversation,
     customer_of,
+    give_feedback,
     open_conversation,
 )
 from kefu.models.conversation import Conversation, MessageKind, SenderKind
@@ -37,6 +38,8 @@ from kefu.schemas.common import MAX_ID
 from kefu.schemas.conversation import (
     MessageAck,
     VisitorConversation,
+    VisitorFeedback,
+    VisitorFeedbackGiven,
     VisitorHuman,
     VisitorMessages,
     VisitorMessageSend,
@@ -49,7 +52,16 @@ from kefu.schemas.conversation import (
 router = APIRouter(prefix="/visitor", tags=["访客 visitor (REST fallback)"])
 
 #: The visitor routes, for kefu.app.PUBLIC_PATHS: they authenticate visitors by token, not staff.
-PUBLIC_PATHS = frozenset({"/visitor/session", "/visitor/messages", "/visitor/human", "/visitor/end", "/visitor/rate"})
+PUBLIC_PATHS = frozenset(
+    {
+        "/visitor/session",
+        "/visitor/messages",
+        "/visitor/human",
+        "/visitor/end",
+        "/visitor/rate",
+        "/visitor/feedback",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -161,8 +173,36 @@ async def send_message(data: VisitorMessageSend, who: VisitorDep, request: Reque
             if exc.code != "conversation.ended":
                 raise
             continue
+        if conv["status"] == "bot" and data.kind == "text" and not stored.duplicate:
+            # The bot's reply is stored before this answer: the next fetch has it.
+            await _bot_turn(live, who, conv["id"], data.body, data.entry_id)
         return ack_frame(stored)
     raise Conflict(Msg("会话已结束", "the conversation has ended"), code="conversation.ended")
+
+
+async def _bot_turn(live: Live, who: VisitorRef, conversation_id: int, text: str, entry_id: int | None) -> None:
+    turn = await run_in_threadpool(
+        live.bot.turn, tenant_id=who.tenant_id, conversation_id=conversation_id, text=text, entry_id=entry_id
+    )
+    if turn is not None and turn.reply.handover:
+        await run_in_threadpool(
+            open_conversation,
+            live,
+            tenant_id=who.tenant_id,
+            channel_id=who.channel_id,
+            visitor_id=who.visitor_id,
+            skill_group_id=None,
+            queue=True,
+            reason=f"bot_{turn.reply.outcome}",
+        )
+
+
+@router.post(
+    "/feedback", response_model=VisitorFeedbackGiven, summary="评价机器人回答 / helpful or not, on a bot answer"
+)
+def bot_feedback(data: VisitorFeedback, who: VisitorDep, request: Request) -> dict[str, Any]:
+    given = give_feedback(_live(request).database, who.tenant_id, who.visitor_id, data.message_id, data.helpful)
+    return {"type": "feedback"} | given
 
 
 @router.get("/messages", response_model=VisitorMessages, summary="拉取消息 / messages after a sequence number")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from kefu.actions.bot import do_bot_feedback
 from kefu.actions.conversations import (
     do_end_conversation,
     do_queue_conversation,
@@ -28,6 +30,8 @@ from kefu.models.conversation import Conversation, ConversationStatus, MessageKi
 from kefu.models.skill_group import SkillGroup
 from kefu.models.staff import User
 from kefu.visitors.identity import SignedCustomer
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -90,8 +94,24 @@ def current_conversation(
         return conversation_dict(conv, name)
 
 
+def give_feedback(
+    database: Database, tenant_id: int, visitor_id: int, message_id: int, helpful: bool
+) -> dict[str, Any]:
+    """The visitor's verdict on a bot answer (shared by the socket and the REST fallback)."""
+    with database.session() as db:
+        bot = do_bot_feedback(db, message_id, tenant_id=tenant_id, visitor_id=visitor_id, helpful=helpful)
+    return {"message_id": message_id, "helpful": helpful, "feedback": bot.get("feedback")}
+
+
 def open_conversation(
-    live: Live, *, tenant_id: int, channel_id: int, visitor_id: int, skill_group_id: int | None, queue: bool
+    live: Live,
+    *,
+    tenant_id: int,
+    channel_id: int,
+    visitor_id: int,
+    skill_group_id: int | None,
+    queue: bool,
+    reason: str = "visitor",
 ) -> dict[str, Any]:
     """The visitor's open conversation, started if there is none; queued for a person if asked (or
     when the channel has no bot: then every conversation goes to people). (Shared by the socket and the
@@ -125,7 +145,9 @@ def open_conversation(
             if closed is not None:
                 notice = closed
             else:
-                conv = do_queue_conversation(db, conv.id, tenant_id=tenant_id, skill_group_id=group.id)
+                conv = do_queue_conversation(
+                    db, conv.id, tenant_id=tenant_id, skill_group_id=group.id, reason=reason if has_bot else "no_bot"
+                )
         out = conversation_dict(conv)
         if notice is not None:
             out["notice"] = notice
@@ -145,6 +167,9 @@ class VisitorSession:
         self.visitor_id = 0
         self.conn: VisitorConnection | None = None
         self.open_conversation_id: int | None = None
+        #: The open conversation is with the bot: each text message of the visitor gets the bot's turn.
+        self.bot_phase = False
+        self._bot_turns: set[asyncio.Task[None]] = set()
 
     # --- hello ------------------------------------------------------------------------------------------
 
@@ -179,6 +204,7 @@ class VisitorSession:
         # Watch before reading what was missed: a message committed in between arrives twice at worst,
         # and clients drop a repeated seq.
         self.live.hub.watch_conversation(conn, conv["id"] if conv else None)
+        self.bot_phase = conv is not None and conv["status"] == "bot"
         if conv is not None and conv["status"] in ("queued", "offered"):
             self.live.hub.mark_waiting(conv["id"], self.tenant_id, conv["skill_group_id"])
         missed: list[dict[str, Any]] = []
@@ -217,11 +243,13 @@ class VisitorSession:
             return await self.end()
         if kind == "rate":
             return await self.rate(frame)
+        if kind == "feedback":
+            return await self.feedback(frame)
         if kind == "ping":
             return {"type": "pong"}
         raise frames.unknown_type(kind)
 
-    def _open_conversation(self, skill_group_id: int | None, *, queue: bool) -> dict[str, Any]:
+    def _open_conversation(self, skill_group_id: int | None, *, queue: bool, reason: str = "visitor") -> dict[str, Any]:
         return open_conversation(
             self.live,
             tenant_id=self.tenant_id,
@@ -229,6 +257,7 @@ class VisitorSession:
             visitor_id=self.visitor_id,
             skill_group_id=skill_group_id,
             queue=queue,
+            reason=reason,
         )
 
     async def _ensure_watching(self, conv: dict[str, Any]) -> None:
@@ -264,6 +293,7 @@ class VisitorSession:
                 Msg("消息类型须为 text、image 或 file", "kind must be text, image or file"), code="frame.bad_field"
             )
         attachment = await self._attachment(frame) if kind != "text" else None
+        entry_id = frames.need_int(frame, "entry_id", optional=True, low=1)
         for _attempt in range(2):
             # The open conversation is remembered, so that a message costs no extra read; when it has
             # ended meanwhile, the visitor's message starts a new one.
@@ -271,6 +301,7 @@ class VisitorSession:
                 conv = await run_in_threadpool(self._open_conversation, None, queue=False)
                 await self._ensure_watching(conv)
                 self.open_conversation_id = conv["id"]
+                self.bot_phase = conv["status"] == "bot"
             try:
                 stored = await self.live.writer.send(
                     SendRequest(
@@ -289,8 +320,47 @@ class VisitorSession:
                     raise
                 self.open_conversation_id = None
                 continue
+            if self.bot_phase and kind == "text" and not stored.duplicate:
+                self._start_bot_turn(stored.conversation_id, body, entry_id)
             return ack_frame(stored)
         raise Conflict(Msg("会话已结束", "the conversation has ended"), code="conversation.ended")
+
+    def _start_bot_turn(self, conversation_id: int, text: str, entry_id: int | None) -> None:
+        """The bot answers after the visitor's ack (its reply comes as a ``message`` frame)."""
+        task = asyncio.create_task(self._bot_turn(conversation_id, text, entry_id))
+        self._bot_turns.add(task)
+        task.add_done_callback(self._bot_turns.discard)
+
+    async def _bot_turn(self, conversation_id: int, text: str, entry_id: int | None) -> None:
+        try:
+            turn = await run_in_threadpool(
+                self.live.bot.turn,
+                tenant_id=self.tenant_id,
+                conversation_id=conversation_id,
+                text=text,
+                entry_id=entry_id,
+            )
+            if turn is not None and turn.reply.handover:
+                conv = await run_in_threadpool(
+                    self._open_conversation, None, queue=True, reason=f"bot_{turn.reply.outcome}"
+                )
+                self.bot_phase = conv["status"] == "bot"
+                await self._ensure_watching(conv)
+        except Exception as exc:
+            log.warning("the bot's turn in conversation %s failed: %r", conversation_id, exc)
+
+    async def feedback(self, frame: dict[str, Any]) -> dict[str, Any]:
+        message_id = frames.need_int(frame, "message_id", low=1) or 0
+        helpful = frame.get("helpful")
+        if not isinstance(helpful, bool):
+            raise Invalid(
+                Msg("字段 helpful 须为 true 或 false", "field helpful must be true or false"),
+                code="frame.bad_field",
+                field="helpful",
+            )
+        return {"type": "feedback"} | await run_in_threadpool(
+            give_feedback, self.database, self.tenant_id, self.visitor_id, message_id, helpful
+        )
 
     async def _attachment(self, frame: dict[str, Any]) -> dict[str, Any]:
         from kefu.live.uploads import attachment_from_frame
@@ -302,6 +372,7 @@ class VisitorSession:
         conv = await run_in_threadpool(self._open_conversation, group_id, queue=True)
         await self._ensure_watching(conv)
         self.open_conversation_id = conv["id"]
+        self.bot_phase = conv["status"] == "bot"
         return {"type": "conversation", "conversation_id": conv["id"], "status": conv["status"]}
 
     async def sync(self, frame: dict[str, Any]) -> dict[str, Any]:

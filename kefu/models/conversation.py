@@ -90,4 +90,7 @@ class Message(Base):
     kind: Mapped[MessageKind] = mapped_column(Enum(MessageKind, native_enum=False, length=16), default=MessageKind.text)
     body: Mapped[str] = mapped_column(Text, default="")
     attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: What clients show beside the text: for the bot, ``{"bot": {outcome, entry_id, suggestions, …}}``
+    #: (docs/protocol.md §5).
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -34,6 +34,7 @@ class MessagePublic(BaseModel):
     kind: str = Field(description="text, image, file or notice")
     body: str
     attachment: dict[str, Any] | None
+    meta: dict[str, Any] | None = None
     client_msg_id: str | None
     created_at: datetime
 
@@ -142,6 +143,19 @@ class VisitorMessageSend(BaseModel):
     body: Annotated[str, StringConstraints(max_length=5000)] = ""
     kind: MessageKindIn = "text"
     attachment_token: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    entry_id: Id | None = Field(None, description="the bot's suggestion the visitor picked (docs/protocol.md §5.4)")
+
+
+class VisitorFeedback(BaseModel):
+    message_id: Id
+    helpful: bool
+
+
+class VisitorFeedbackGiven(BaseModel):
+    type: Literal["feedback"] = "feedback"
+    message_id: int
+    helpful: bool
+    feedback: str | None
 
 
 class VisitorMessages(BaseModel):
@@ -164,3 +178,19 @@ class VisitorRated(BaseModel):
     type: Literal["rated"] = "rated"
     conversation_id: int
     rating: int
+
+
+class AnswerSuggestion(BaseModel):
+    entry_id: int
+    question: str
+    answer_html: str = Field(description="the knowledge-base answer, sanitised HTML")
+    answer_text: str = Field(description="the same without markup, for the reply box")
+    score: float = Field(description="about 0..1: how much of the question the entry matches")
+
+
+class AnswerSuggestions(BaseModel):
+    conversation_id: int
+    #: The visitor's message the suggestions are for (his latest), or null when he has written nothing.
+    for_message_id: int | None
+    query: str
+    items: list[AnswerSuggestion]

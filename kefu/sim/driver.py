@@ -514,6 +514,14 @@ class SimVisitor:
                 self.ratable = bool(frame["ratable"])
         await self.changes.bump()
 
+    def _last_bot_answer(self) -> dict[str, Any] | None:
+        """The bot's latest message if it answered from the knowledge base (docs/protocol.md §4.4)."""
+        bots = [m for _, m in sorted(self.messages.items()) if m.get("sender") == "bot"]
+        if not bots:
+            return None
+        outcome = ((bots[-1].get("meta") or {}).get("bot") or {}).get("outcome")
+        return bots[-1] if outcome == "answer" else None
+
     def _more_bot(self, before: int) -> bool:
         return self.bot_messages() > before
 
@@ -617,7 +625,12 @@ class SimVisitor:
             bots = self.bot_messages()
             await self.say(q.text)
             said.add(q.text)
-            hit = await self.changes.until(partial(self._more_bot, bots), sim.chat_wall(30.0) + 2.0)
+            replied = await self.changes.until(partial(self._more_bot, bots), sim.chat_wall(30.0) + 2.0)
+            answer = self._last_bot_answer() if replied else None
+            hit = answer is not None
+            if answer is not None and q.escalate != "always":
+                # Helped: say so (the bot's helpful rate); a visitor who still wants a person does not.
+                await self.link.send({"type": "feedback", "message_id": answer["id"], "helpful": True})
             if self.status in ("queued", "offered", "active"):
                 queued = True
                 break
@@ -628,7 +641,10 @@ class SimVisitor:
                 queued = True
                 break
         if not queued:
+            # The bot helped (自助解决): he reads, then closes the chat.
             await sim.chat_sleep(plan.leave_after_s)
+            if await self.link.request({"type": "end"}) is not None:
+                sim.stats.ended += 1
             return
 
         # --- the queue ---

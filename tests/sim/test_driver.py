@@ -10,11 +10,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from kefu.access.scope import caller_for
+from kefu.actions.channels import do_update_channel
 from kefu.db.session import Database
 from kefu.demo import seed_demo
+from kefu.models.channel import Channel, ChannelKind
 from kefu.models.conversation import Conversation, ConversationStatus, Message, SenderKind
 from kefu.models.skill_group import SkillGroup
-from kefu.models.staff import ApiToken
+from kefu.models.staff import ApiToken, User
 from kefu.sim.driver import TOKEN_NAME, SimConfig, demo_agent_order, demo_config, prepare, simulate
 from kefu.sim.traffic import intraday_curve
 from tests.conftest import BACKEND, NAMESPACE, need_redis
@@ -43,7 +46,7 @@ def test_prepare_replaces_the_simulator_tokens(database: Database) -> None:
     again = prepare(database, "demo", 3)
     assert [a.username for a in again.agents] == ["east_agent2", "south_agent2", "north_agent2"]
     assert {a.token for a in first.agents}.isdisjoint(a.token for a in again.agents)
-    assert set(again.groups) == {"售前", "售后", "技术支持"} and not again.has_bot
+    assert set(again.groups) == {"售前", "售后", "技术支持"} and again.has_bot  # the demo bot answers from the shop FAQ
     with database.session() as db:
         live = db.scalar(
             select(func.count()).select_from(ApiToken).where(ApiToken.name == TOKEN_NAME, ApiToken.revoked_at.is_(None))
@@ -55,7 +58,14 @@ def test_simulated_traffic_reaches_the_database(database: Database, database_url
     if BACKEND == "postgres":
         need_redis()
     seed_demo(database)
+    # People only, so that many conversations reach agents, end and get rated within seconds (the bot's own
+    # conversation flow is tests/live/test_bot_chat.py).
+    with database.session() as db:
+        web = db.scalars(select(Channel).where(Channel.kind == ChannelKind.web)).one()
+        admin = db.scalars(select(User).where(User.tenant_id == web.tenant_id, User.username == "admin")).one()
+        do_update_channel(db, caller_for(db, admin), web.id, config={**web.config, "bot_enabled": False})
     setup = prepare(database, "demo", 6)
+    assert not setup.has_bot
     env = server_env(database_url, tmp_path, f"{NAMESPACE}-sim-{uuid.uuid4().hex[:6]}")
     server = start_server(env, tmp_path / "run")
     out = io.StringIO()

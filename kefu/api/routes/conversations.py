@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.orm import Session
 
@@ -23,10 +23,11 @@ from kefu.api.params import PathId, QueryId
 from kefu.errors import Forbidden, Msg, not_found
 from kefu.live.frames import SYNC_LIMIT
 from kefu.live.service import message_dict
-from kefu.models.conversation import Conversation, ConversationStatus, Message
+from kefu.models.conversation import Conversation, ConversationStatus, Message, SenderKind
 from kefu.models.staff import Role
 from kefu.schemas.common import Page
 from kefu.schemas.conversation import (
+    AnswerSuggestions,
     ConversationMessages,
     ConversationPublic,
     ConversationTransfer,
@@ -125,6 +126,33 @@ def list_messages(
         conversation=ConversationPublic.model_validate(conv),
         messages=[MessagePublic.model_validate(message_dict(m)) for m in rows],
         has_more=len(rows) == limit and rows[-1].seq < conv.last_seq,
+    )
+
+
+@router.get(
+    "/{conversation_id}/suggestions",
+    response_model=AnswerSuggestions,
+    summary="推荐答案 / knowledge-base answers for the visitor's latest message (agent assist)",
+)
+def suggest_answers(
+    conversation_id: PathId,
+    caller: CallerDep,
+    db: DbDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=10)] = 3,
+) -> AnswerSuggestions:
+    conv = access_conversation(db, caller, conversation_id)
+    latest = db.execute(
+        select(Message.id, Message.body)
+        .where(Message.conversation_id == conv.id, Message.sender_kind == SenderKind.visitor, Message.body != "")
+        .order_by(Message.seq.desc())
+        .limit(1)
+    ).one_or_none()
+    if latest is None:
+        return AnswerSuggestions(conversation_id=conv.id, for_message_id=None, query="", items=[])
+    items = request.app.state.live.bot.suggestions(caller.tenant_id, latest.body, k=limit)
+    return AnswerSuggestions.model_validate(
+        {"conversation_id": conv.id, "for_message_id": latest.id, "query": latest.body, "items": items}
     )
 
 
