@@ -1,0 +1,4 @@
+import { mountElementApp } from "../shared/elementApp";
+import AdminRoot from "./AdminRoot.vue";
+
+mountElementApp(AdminRoot);

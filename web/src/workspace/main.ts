@@ -1,0 +1,5 @@
+import { mountElementApp } from "../shared/elementApp";
+import WorkspaceRoot from "./WorkspaceRoot.vue";
+import "./workspace.css";
+
+mountElementApp(WorkspaceRoot);
