@@ -6,15 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import HTMLResponse
 
 from kefu import __version__
 from kefu.api.errors import install_error_handlers
 from kefu.api.routes import (
     api_tokens,
     auth,
+    bot,
     channels,
     conversations,
+    desk,
     events,
     ops,
     skill_groups,
@@ -22,6 +23,8 @@ from kefu.api.routes import (
     tenant,
     users,
 )
+from kefu.api.routes import kb as kb_routes
+from kefu.api.routes import quick_replies as quick_reply_routes
 from kefu.config import Settings, get_settings
 from kefu.db.engine import make_engine
 from kefu.db.session import Database
@@ -29,6 +32,8 @@ from kefu.events.bus import make_bus
 from kefu.live import agent_socket, uploads, visitor_rest, visitor_socket
 from kefu.live.service import Live
 from kefu.ops.middleware import RequestContextMiddleware
+from kefu.web import PUBLIC_PATHS as WEB_PUBLIC_PATHS
+from kefu.web import install_web
 
 API_PREFIX = "/api/v1"
 
@@ -46,6 +51,8 @@ PUBLIC_PATHS = frozenset(
     }
     # The visitor's REST fallback (session, messages, human, end, rate): authenticated by visitor token.
     | {API_PREFIX + path for path in visitor_rest.PUBLIC_PATHS}
+    # The web front end's pages, assets and the widget's public settings (kefu/web.py).
+    | WEB_PUBLIC_PATHS
 )
 
 
@@ -82,8 +89,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, tenant, teams, users, skill_groups, channels, api_tokens, events, conversations):
+    for module in (auth, bot, tenant, teams, users, skill_groups, channels, api_tokens, events, conversations, desk):
         api.include_router(module.router)
+    api.include_router(kb_routes.router)
+    api.include_router(quick_reply_routes.router)
     api.include_router(uploads.router)
     api.include_router(uploads.public_router)
     api.include_router(visitor_rest.router)
@@ -92,24 +101,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(agent_socket.router)
     app.include_router(ops.router)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def landing() -> str:
-        return LANDING_HTML
+    # The web front end (landing page, widget, workspace, admin console): kefu/web.py.
+    install_web(app)
 
     return app
-
-
-LANDING_HTML = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>kefu 客服平台</title>
-<style>body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;max-width:720px;margin:48px auto;
-padding:0 16px;color:#303133}a{color:#409eff}code{background:#f4f4f5;padding:2px 4px;border-radius:3px}</style>
-</head><body>
-<h1>kefu 全渠道智能客服平台</h1>
-<p>服务已启动。Service is running.</p>
-<ul>
-<li><a href="/docs">API 文档（OpenAPI）/ API documentation</a></li>
-<li><a href="/healthz">健康检查 / health</a> · <a href="/metrics">指标 / metrics</a></li>
-</ul>
-<p>演示账号见启动 <code>kefu demo</code> 时的输出。Demo logins are printed by <code>kefu demo</code>.</p>
-</body></html>"""

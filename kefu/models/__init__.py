@@ -9,6 +9,8 @@ from kefu.models.conversation import (
     SenderKind,
 )
 from kefu.models.event import Event
+from kefu.models.kb import KbCategory, KbDictionaryWord, KbEntry, KbLearningItem, KbSimilarQuestion, KbSynonymSet
+from kefu.models.quick_reply import QuickReply, QuickReplyScope
 from kefu.models.skill_group import DistributionMode, SkillGroup, SkillGroupAgent
 from kefu.models.staff import ApiToken, LoginThrottle, Role, StaffSession, User
 from kefu.models.team import Team, TeamMembership
@@ -23,9 +25,17 @@ __all__ = [
     "ConversationStatus",
     "DistributionMode",
     "Event",
+    "KbCategory",
+    "KbDictionaryWord",
+    "KbEntry",
+    "KbLearningItem",
+    "KbSimilarQuestion",
+    "KbSynonymSet",
     "LoginThrottle",
     "Message",
     "MessageKind",
+    "QuickReply",
+    "QuickReplyScope",
     "Role",
     "SenderKind",
     "SkillGroup",

@@ -11,6 +11,7 @@ scope, not a broken probe.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,15 +20,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from kefu.access.scope import caller_for
 from kefu.actions.conversations import do_accept_conversation, do_queue_conversation, do_start_conversation
 from kefu.actions.messages import SendRequest, do_send_messages
+from kefu.actions.quick_replies import do_create_quick_reply
 from kefu.actions.visitors import do_open_visitor
 from kefu.api.route_table import routes_of
 from kefu.app import PUBLIC_PATHS
 from kefu.db.session import Database
 from kefu.models.channel import Channel
 from kefu.models.conversation import SenderKind
+from kefu.models.quick_reply import QuickReplyScope
+from kefu.schemas.quick_reply import QuickReplyCreate
 from tests.factories import World, login, make_world
+from tests.kb.probe import tenant_a_kb
 
 DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 #: Routes that only ever act on the caller himself or his own tenant (no id of anyone else's data).
@@ -39,6 +45,12 @@ SELF_SCOPED = {
     ("PATCH", "/api/v1/tenant"),
     # Stores a file under the caller's own tenant; names nobody else's data.
     ("POST", "/api/v1/uploads"),
+    # Knowledge base: create rows in the caller's own tenant (administrators only).
+    ("POST", "/api/v1/kb/entries"),
+    ("POST", "/api/v1/kb/categories"),
+    ("POST", "/api/v1/kb/dictionary"),
+    ("POST", "/api/v1/kb/synonyms"),
+    ("POST", "/api/v1/kb/import"),
 }
 #: WebSocket routes and the test that proves each one's scope.
 WEBSOCKET_ROUTES = {
@@ -47,7 +59,15 @@ WEBSOCKET_ROUTES = {
     "/ws/visitor": "tests/live/test_chat_flow.py::test_a_reconnecting_visitor_gets_exactly_what_he_missed",
 }
 #: Areas only administrators may use: the positive control calls them as the administrator of tenant A.
-ADMIN_ONLY = ("/api/v1/api-tokens", "/api/v1/channels")
+ADMIN_ONLY = ("/api/v1/api-tokens", "/api/v1/channels", "/api/v1/bot/")
+#: Tenant-wide areas, owned by no team: every member of staff of the tenant may read them (agents search
+#: the knowledge base while chatting), so for their reads only the other tenant's administrator is an
+#: outsider; changes are for the tenant's administrators (tests/api/test_kb.py proves both).
+TENANT_WIDE = ("/api/v1/kb/",)
+#: Areas whose team rows are inherited down the tree: a team's quick replies are used by the members of the
+#: teams below it too, so the supervisor of 华东一组 reads 华东's by design (he may not change them: 403).
+#: For their reads sup_east1 is no outsider; tests/api/test_quick_replies.py proves who sees what.
+INHERITED_DOWN = ("/api/v1/quick-replies",)
 OUTSIDERS = ["admin_b", "sup_south", "sup_south (cookie)", "agent_south", "qa_south", "sup_east1"]
 
 
@@ -64,6 +84,9 @@ def targets(world: World, who: str = "admin_b") -> dict[str, set[int]]:
         del tgt["tenant"]  # callers of tenant A may of course know tenant A
     elif isinstance(world, ProbeWorld):
         tgt["channel"] = {world.channel}
+        tgt["kb"] = set(world.kb.values())
+    if isinstance(world, ProbeWorld):
+        tgt["conversations"] = {world.conversation}  # 华东's: no outsider may even name it
     if who == "sup_east1":  # his own team and its people are his; the parent team's are not
         tgt["team"] = {world.east}
         tgt["user"] = {u["sup_east"].id, u["agent_east"].id}
@@ -86,6 +109,8 @@ class ProbeWorld(World):
 
     conversation: int = 0
     channel: int = 0
+    kb: dict[str, int] = dataclasses.field(default_factory=dict)  # knowledge-base rows of tenant A (tests/kb/probe.py)
+    quick_reply: int = 0  # a team quick reply of 华东
 
 
 def east_conversation(database: Database, world: World) -> int:
@@ -110,6 +135,8 @@ def path_values(world: ProbeWorld, token_id: int) -> dict[str, int]:
         "token_id": token_id,
         "conversation_id": world.conversation,
         "channel_id": world.channel,
+        "quick_reply_id": world.quick_reply,
+        **world.kb,
     }
 
 
@@ -129,6 +156,14 @@ def body_values(world: World) -> dict[str, Any]:
         "description": "probe",
         "current_password": "not-the-password",
         "new_password": "probe-password-2",
+        "standard_question": "probe",
+        "answer": "probe",
+        "question": "probe",
+        "words": ["探针", "probe"],
+        "entry_id": world.kb["entry_id"] if isinstance(world, ProbeWorld) else 1,
+        "title": "probe",
+        "body": "probe",
+        "scope": "team",
     }
 
 
@@ -158,6 +193,7 @@ def resource_of(path: str) -> str:
         "api-tokens": "api_token",
         "events": "event",
         "auth": "self",
+        "kb": "kb",
     }.get(segment, segment)
 
 
@@ -176,6 +212,7 @@ def leaks(data: Any, resource: str, tgt: dict[str, set[int]]) -> list[str]:
                     "skill_group_id": "skill_group",
                     "tenant_id": "tenant",
                     "channel_id": "channel",
+                    "conversation_id": "conversations",
                 }.get(key)
                 if key == "id":
                     kind = resource
@@ -235,7 +272,12 @@ def call(
     body = None
     if "multipart/form-data" in op.get("requestBody", {}).get("content", {}):
         png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\0" * 64
-        return client.request(method, url, headers=headers, params=query, files={"file": ("a.png", png)})
+        upload = (
+            ("kb.csv", "标准问题,答案\n探针问题,探针答案\n".encode())
+            if path.startswith(TENANT_WIDE)
+            else ("a.png", png)
+        )
+        return client.request(method, url, headers=headers, params=query, files={"file": upload})
     if "requestBody" in op:
         content = op["requestBody"]["content"]["application/json"]["schema"]
         body = sample_body(content, schema["components"]["schemas"], body_values(world), f"{method} {path}")
@@ -248,6 +290,11 @@ def world(database) -> ProbeWorld:  # type: ignore[no-untyped-def]
     probe = ProbeWorld(**vars(world), conversation=east_conversation(database, world))
     with database.session() as db:
         probe.channel = db.scalars(select(Channel.id).where(Channel.tenant_id == world.tenant_a)).one()
+    probe.kb = tenant_a_kb(database, world)
+    with database.session() as db:
+        sup_east = caller_for(db, world.users["sup_east"])
+        reply = QuickReplyCreate(title="华东话术", body="您好", scope=QuickReplyScope.team, team_id=world.east)
+        probe.quick_reply = do_create_quick_reply(db, sup_east, reply).id
     return probe
 
 
@@ -274,12 +321,17 @@ def test_every_route_refuses_other_tenants_and_sibling_teams(client: TestClient,
             resp = call(http, method, path, headers, world, token_id, schema)
             where = f"{method} {path} as {who}"
             assert resp.status_code < 500, f"{where}: {resp.status_code} {resp.text}"
+            if method == "GET" and path.startswith(TENANT_WIDE) and who != "admin_b":
+                continue  # readable by the whole tenant (see TENANT_WIDE); not a leak
+            if method == "GET" and path.startswith(INHERITED_DOWN) and who == "sup_east1":
+                continue  # inherited by the teams below (see INHERITED_DOWN); not a leak
             listing = method == "GET" and "{" not in path
             if (method, path) in SELF_SCOPED or listing:
                 if resp.status_code in (403, 404):
                     continue
                 assert resp.status_code < 300, f"{where}: {resp.status_code} {resp.text}"
-                body = resp.json() if resp.content else None
+                json_body = resp.headers.get("content-type", "").startswith("application/json")
+                body = resp.json() if resp.content and json_body else None  # files: tests/api/test_kb.py
                 # Callers of tenant A may of course know tenant A; everything else is off limits.
                 mine = targets(world, who)
                 found = leaks(body, resource_of(path), mine)
@@ -305,6 +357,8 @@ def test_the_parent_supervisor_sees_what_outsiders_do_not(client: TestClient, wo
             continue
         resp = call(client, method, path, world.headers("sup_hq"), world, token_id, schema)
         assert resp.status_code == 200, f"GET {path} as sup_hq: {resp.status_code} {resp.text}"
+        if not resp.headers.get("content-type", "").startswith("application/json"):
+            continue  # a file download (the knowledge-base export and template)
         if "{" in path or path.endswith("/teams") or path.endswith("/users") or path.endswith("/skill-groups"):
             assert leaks(resp.json(), resource_of(path), tgt), f"GET {path}: sup_hq should see the 华东 rows"
 
