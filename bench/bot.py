@@ -14,7 +14,6 @@ Prints one JSON object on stdout (progress on stderr). See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import math
@@ -28,22 +27,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import machine  # bench/ is on sys.path when a benchmark runs as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "faq-eval"
 
 
 def log(*parts: Any) -> None:
     print("[bot]", *parts, file=sys.stderr, flush=True)
-
-
-def machine() -> str:
-    model = platform.processor() or "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} x {model}"
 
 
 def kefu_command() -> list[str]:

@@ -22,7 +22,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import secrets
 import shutil
 import signal
@@ -36,21 +35,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from common import machine  # bench/ is on sys.path when a benchmark runs as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def log(*parts: Any) -> None:
     print("[chat]", *parts, file=sys.stderr, flush=True)
-
-
-def machine() -> str:
-    model = platform.processor() or "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} x {model}"
 
 
 def free_port() -> int:

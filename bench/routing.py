@@ -17,10 +17,8 @@ Prints one JSON object on stdout (progress on stderr). See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import secrets
 import shutil
 import sys
@@ -31,21 +29,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from common import machine  # bench/ is on sys.path when a benchmark runs as a script
+
 os.environ.setdefault("KEFU_ARGON2_PROFILE", "CHEAPEST")  # seeding only: nobody logs in
 
 
 def log(*parts: Any) -> None:
     print("[routing]", *parts, file=sys.stderr, flush=True)
-
-
-def machine() -> str:
-    model = platform.processor() or "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} x {model}"
 
 
 def seed_tenant(database: Any, mode: str, agents: int, capacity: int, queued: int) -> dict[str, Any]:
