@@ -186,7 +186,7 @@ def plain_sql(database: Any, conv_ids: list[int], agent_ids: list[int], count: i
 def grab_race(database: Any, world: dict[str, Any], capacity: int, threads: int) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from kefu.actions.conversations import do_grab_conversation
+    from kefu.actions.conversations import do_grab_conversation, no_longer_waiting
     from kefu.errors import KefuError
     from kefu.models.conversation import Conversation, ConversationStatus
 
@@ -206,7 +206,11 @@ def grab_race(database: Any, world: dict[str, Any], capacity: int, threads: int)
             if free is None:
                 return
             attempts[t] += 1
-            try:
+            try:  # as the agent socket does: a read tells a loser, the write decides
+                with database.session() as db:
+                    lost = no_longer_waiting(db, cid, tenant_id, free)
+                if lost is not None:
+                    raise lost
                 with database.session() as db:
                     do_grab_conversation(db, cid, tenant_id=tenant_id, agent_id=free)
             except KefuError as exc:

@@ -156,10 +156,7 @@ def do_accept_conversation(
     )
     if result.rowcount != 1:
         _conversation(db, conversation_id, tenant_id)  # 404 if it does not exist at all
-        raise Conflict(
-            Msg("该会话已被其他坐席接起或已结束", "the conversation was already taken or has ended"),
-            code="conversation.taken",
-        )
+        raise _taken()
     conv = _conversation(db, conversation_id, tenant_id)
     db.refresh(conv)
     wait = (now - conv.queued_at).total_seconds() if conv.queued_at else None
@@ -175,6 +172,34 @@ def do_accept_conversation(
         payload={"skill_group_id": conv.skill_group_id, "queue_wait_s": wait, "by": by},
     )
     return conv
+
+
+def _taken() -> Conflict:
+    return Conflict(
+        Msg("该会话已被其他坐席接起或已结束", "the conversation was already taken or has ended"),
+        code="conversation.taken",
+    )
+
+
+def no_longer_waiting(db: Session, conversation_id: int, tenant_id: int, agent_id: int) -> Conflict | None:
+    """Read only, before a grab: the conflict a grab of a conversation that no longer waits would end in.
+    In a grab race all but one agent lose; telling them from a read spares each loser a write transaction
+    (on SQLite, a turn of the one write lock that the winner and the message writer are waiting for). The
+    grab itself still decides by compare-and-set, so a stale read never makes two winners. Only an agent of
+    the conversation's broadcast-grab group hears it was taken; anyone else gets the grab's own answer."""
+    status = db.scalar(
+        select(Conversation.status).where(
+            Conversation.id == conversation_id,
+            Conversation.tenant_id == tenant_id,
+            select(SkillGroupAgent.user_id)
+            .where(SkillGroupAgent.skill_group_id == Conversation.skill_group_id, SkillGroupAgent.user_id == agent_id)
+            .exists(),
+            select(SkillGroup.id)
+            .where(SkillGroup.id == Conversation.skill_group_id, SkillGroup.mode == DistributionMode.broadcast_grab)
+            .exists(),
+        )
+    )
+    return _taken() if status is not None and status not in WAITING else None
 
 
 @action

@@ -22,6 +22,7 @@ from kefu.actions.conversations import (
     do_end_conversation,
     do_grab_conversation,
     do_transfer_conversation,
+    no_longer_waiting,
 )
 from kefu.actions.messages import SendRequest
 from kefu.api.deps import socket_caller
@@ -169,6 +170,10 @@ class AgentSession:
         assert cid is not None
 
         def grab() -> dict[str, Any]:
+            with self.database.session() as db:  # a loser of the race is told from a read (no write lock)
+                lost = no_longer_waiting(db, cid, self.tenant_id, self.user_id)
+            if lost is not None:
+                raise lost
             with self.database.session() as db:
                 return conversation_dict(do_grab_conversation(db, cid, tenant_id=self.tenant_id, agent_id=self.user_id))
 
