@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 
 @dataclass(frozen=True)
 class BotEvent:
@@ -26,8 +28,7 @@ class BotEvent:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class BotKpis:
+class BotKpis(BaseModel):
     conversations: int
     questions: int
     answered: int

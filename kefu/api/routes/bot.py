@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 from sqlalchemy import select
 
 from kefu.api.deps import CallerDep, DbDep
-from kefu.bot.kpi import BotEvent, bot_kpis
+from kefu.bot.kpi import BotEvent, BotKpis, bot_kpis
 from kefu.db.base import utcnow
 from kefu.errors import Forbidden, Invalid, Msg
 from kefu.models.event import Event
@@ -22,22 +20,9 @@ _TYPES = ("bot.replied", "bot.feedback", "conversation.queued", "conversation.en
 MAX_DAYS = 92
 
 
-class BotStats(BaseModel):
+class BotStats(BotKpis):
     since: datetime
     until: datetime
-    conversations: int
-    questions: int
-    answered: int
-    suggested: int
-    not_understood: int
-    handed_over: int
-    resolved_by_bot: int
-    feedback: int
-    helpful: int
-    answer_rate: float | None
-    handover_rate: float | None
-    self_service_rate: float | None
-    helpful_rate: float | None
 
 
 @router.get("/stats", response_model=BotStats, summary="机器人指标 / the bot's KPIs for a period (default: 7 days)")
@@ -69,4 +54,4 @@ def bot_stats(
         )
     )
     kpis = bot_kpis(BotEvent(r.type, r.conversation_id, r.payload or {}) for r in rows)
-    return BotStats(since=start, until=end, **asdict(kpis))
+    return BotStats(since=start, until=end, **kpis.model_dump())
