@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, tuple_, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from kefu.db.base import utcnow
@@ -77,6 +77,43 @@ class _Conv:
     last_message_at: datetime | None = None
 
 
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_MESSAGES = cast(Table, Message.__table__)
+# Locked in id order, so that two batches never wait on each other in a cycle (PostgreSQL; on SQLite the
+# write transaction already excludes other writers).
+_LOCK_CONVERSATIONS = (
+    select(
+        _CONVERSATIONS.c.id,
+        _CONVERSATIONS.c.tenant_id,
+        _CONVERSATIONS.c.status,
+        _CONVERSATIONS.c.agent_id,
+        _CONVERSATIONS.c.team_id,
+        _CONVERSATIONS.c.last_seq,
+        _CONVERSATIONS.c.first_response_at,
+    )
+    .where(_CONVERSATIONS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_CONVERSATIONS.c.id)
+    .with_for_update()
+)
+# Stored messages that a request may be a resend of (a superset: matched exactly by key in Python).
+_RESENDS = select(
+    _MESSAGES.c.id,
+    _MESSAGES.c.conversation_id,
+    _MESSAGES.c.sender_kind,
+    _MESSAGES.c.client_msg_id,
+    _MESSAGES.c.seq,
+    _MESSAGES.c.created_at,
+).where(
+    _MESSAGES.c.conversation_id.in_(bindparam("ids", expanding=True)),
+    _MESSAGES.c.client_msg_id.in_(bindparam("cmids", expanding=True)),
+)
+_ADVANCE = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("cid"))
+    .values(last_seq=bindparam("seq"), first_response_at=bindparam("first"), last_message_at=bindparam("last"))
+)
+
+
 @action
 def do_send_messages(
     db: Session, requests: list[SendRequest], *, now: datetime | None = None
@@ -85,41 +122,17 @@ def do_send_messages(
     now = now or utcnow()
     out: list[Stored | KefuError | None] = [_check_body(r) for r in requests]
     ids = sorted({r.conversation_id for r, o in zip(requests, out, strict=True) if o is None})
-    # Locked in id order, so that two batches never wait on each other in a cycle (PostgreSQL; on SQLite
-    # the write transaction already excludes other writers).
+    # Statements built once (module level) and run through Core: on this path, building and coercing
+    # them per batch cost more than the database did.
+    connection = db.connection()
     convs = {
         row.id: _Conv(row.id, row.tenant_id, row.status, row.agent_id, row.team_id, row.last_seq, row.first_response_at)
-        for row in db.execute(
-            select(
-                Conversation.id,
-                Conversation.tenant_id,
-                Conversation.status,
-                Conversation.agent_id,
-                Conversation.team_id,
-                Conversation.last_seq,
-                Conversation.first_response_at,
-            )
-            .where(Conversation.id.in_(ids))
-            .order_by(Conversation.id)
-            .with_for_update()
-        )
+        for row in connection.execute(_LOCK_CONVERSATIONS, {"ids": ids})
     }
-    keys = {(r.conversation_id, r.sender_kind, r.client_msg_id) for r in requests if r.client_msg_id is not None}
+    cmids = sorted({r.client_msg_id for r in requests if r.client_msg_id is not None})
     stored: dict[tuple[int, SenderKind, str | None], Stored] = {}
-    if keys:
-        for m in db.execute(
-            select(
-                Message.id,
-                Message.conversation_id,
-                Message.sender_kind,
-                Message.client_msg_id,
-                Message.seq,
-                Message.created_at,
-            ).where(
-                Message.conversation_id.in_(ids),
-                tuple_(Message.conversation_id, Message.sender_kind, Message.client_msg_id).in_(list(keys)),
-            )
-        ):
+    if cmids and ids:
+        for m in connection.execute(_RESENDS, {"ids": ids, "cmids": cmids}):
             stored[(m.conversation_id, m.sender_kind, m.client_msg_id)] = Stored(
                 m.id, m.conversation_id, m.seq, m.created_at, True, m.client_msg_id
             )
@@ -180,18 +193,11 @@ def do_send_messages(
         return _finish(requests, out, pending)
 
     # Plain rows through Core, not ORM objects: this is the hot path (kefu.db.bulk).
-    ids = insert_returning_ids(db, cast(Table, Message.__table__), [row for _, row in new])
+    ids = insert_returning_ids(db, _MESSAGES, [row for _, row in new])
     changed = [c for c in convs.values() if c.changed]
-    table = cast(Table, Conversation.__table__)
-    # A Core statement with many parameter sets: one executemany.
-    db.execute(
-        update(table)
-        .where(table.c.id == bindparam("cid"))
-        .values(
-            last_seq=bindparam("seq"),
-            first_response_at=bindparam("first"),
-            last_message_at=bindparam("last"),
-        ),
+    # One executemany.
+    connection.execute(
+        _ADVANCE,
         [
             {
                 "cid": c.id,

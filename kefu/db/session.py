@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -28,6 +29,13 @@ R = TypeVar("R")
 
 _PENDING = "kefu_pending_events"
 _DEPTH = "kefu_action_depth"
+_WRITE_LOCK = "kefu_write_lock"
+#: How long an action waits for another one of this process to finish writing (SQLite's busy timeout).
+WRITE_WAIT_S = 30.0
+
+
+class WriteBusy(RuntimeError):
+    """Another action of this process held SQLite's write lock for longer than ``WRITE_WAIT_S``."""
 
 
 class Database:
@@ -36,8 +44,15 @@ class Database:
     def __init__(self, engine: Engine, bus: EventBus) -> None:
         self.engine = engine
         self.bus = bus
+        info: dict[str, Any] = {"bus": bus}
+        if engine.dialect.name == "sqlite":
+            # SQLite has one writer at a time. Actions of one process queue for it on this lock instead of
+            # in SQLite's busy handler, which polls with sleeps of up to 100 ms: under a burst of visitors
+            # (hundreds of conversations starting at once) that polling, not the writing, was the time.
+            # Other processes on the same file still meet SQLite's busy timeout.
+            info[_WRITE_LOCK] = threading.RLock()
         # expire_on_commit=False: actions return objects that routes serialise after the commit.
-        self.sessionmaker = sessionmaker(engine, expire_on_commit=False, info={"bus": bus})
+        self.sessionmaker = sessionmaker(engine, expire_on_commit=False, info=info)
 
     @property
     def backend(self) -> str:
@@ -78,33 +93,39 @@ def action(fn: Callable[Concatenate[Session, P], R]) -> Callable[Concatenate[Ses
                     # The savepoint's rows are gone; so must be its events.
                     del db.info.get(_PENDING, [])[mark:]
                     raise
-            _begin_write(db)
+            _end_read(db)
+            # Waited for holding no pooled connection (the read transaction just ended gave its own back):
+            # the holder of the lock may need one from the pool to finish.
+            lock: threading.RLock | None = db.info.get(_WRITE_LOCK)
+            if lock is not None and not lock.acquire(timeout=WRITE_WAIT_S):
+                raise WriteBusy(f"waited {WRITE_WAIT_S:.0f}s for the database's write lock")
             try:
-                result = fn(db, *args, **kwargs)
-                db.commit()
-            except BaseException:
-                db.rollback()
-                raise
-            return result
+                db.connection(execution_options={WRITE_OPTION: True})
+                try:
+                    result = fn(db, *args, **kwargs)
+                    db.commit()
+                except BaseException:
+                    db.rollback()
+                    raise
+                return result
+            finally:
+                if lock is not None:
+                    lock.release()
         finally:
             db.info[_DEPTH] = depth
 
     return wrapper
 
 
-def _begin_write(db: Session) -> None:
-    """Start the action's transaction as a write transaction (IMMEDIATE on SQLite).
-
-    A read transaction already open (access checks in a request's dependencies) is ended first; it must
-    hold no changes, since only actions write.
-    """
+def _end_read(db: Session) -> None:
+    """End a read transaction already open (access checks in a request's dependencies) before the action's
+    write transaction starts (IMMEDIATE on SQLite); it must hold no changes, since only actions write."""
     if db.in_transaction():
         if db.new or db.dirty or db.deleted:
             raise RuntimeError("changes were made outside an action")
         db.commit()
         # What was read before may have changed since; the action must decide on fresh rows.
         db.expire_all()
-    db.connection(execution_options={WRITE_OPTION: True})
 
 
 @event.listens_for(Session, "after_commit")

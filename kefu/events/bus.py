@@ -51,14 +51,15 @@ class Subscription:
         self._last_id: int | None = None
         self._closed = False
 
-    def _offer(self, event: EventEnvelope) -> None:
+    def _offer(self, events: Sequence[EventEnvelope]) -> None:
         # Runs on the subscriber's loop.
-        if self._closed or self._lagged:
-            return
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self._lagged = True
+        for event in events:
+            if self._closed or self._lagged:
+                return
+            try:
+                self._queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._lagged = True
 
     def _set_lagged(self) -> None:
         self._lagged = True
@@ -75,11 +76,12 @@ class Subscription:
         except RuntimeError:
             self.close()
 
-    def deliver_threadsafe(self, event: EventEnvelope) -> None:
-        if self._closed:
+    def deliver_threadsafe(self, events: Sequence[EventEnvelope]) -> None:
+        """Hand ``events`` to the subscriber's loop, in order, with one wake-up of that loop."""
+        if self._closed or not events:
             return
         try:
-            self._loop.call_soon_threadsafe(self._offer, event)
+            self._loop.call_soon_threadsafe(self._offer, events)
         except RuntimeError:  # the subscriber's loop is closed
             self.close()
 
@@ -131,10 +133,9 @@ class FanOut:
     def deliver(self, events: Sequence[EventEnvelope]) -> None:
         with self._lock:
             subs = list(self._subs)
-        for event in events:
-            for sub in subs:
-                if sub.tenant_id is None or sub.tenant_id == event.tenant_id:
-                    sub.deliver_threadsafe(event)
+        for sub in subs:
+            wanted = events if sub.tenant_id is None else [e for e in events if e.tenant_id == sub.tenant_id]
+            sub.deliver_threadsafe(wanted)
 
     def mark_all_lagged(self) -> None:
         with self._lock:

@@ -31,7 +31,7 @@ from kefu.errors import Forbidden, Invalid, KefuError, Msg, not_found, pick_lang
 from kefu.live import frames
 from kefu.live.hub import AgentConnection
 from kefu.live.service import Live, messages_after
-from kefu.live.visitor_socket import ack_frame, conversation_dict, serve_frames
+from kefu.live.visitor_socket import conversation_dict, serve_frames
 from kefu.models.conversation import Conversation, ConversationStatus, MessageKind, SenderKind
 from kefu.models.staff import Role, User
 from kefu.routing.engine import AgentStatus
@@ -151,7 +151,8 @@ class AgentSession:
 
             attachment = await run_in_threadpool(attachment_from_frame, self.live.settings, self.tenant_id, frame)
         assert cid is not None
-        stored = await self.live.writer.send(
+        return await self.conn.store(
+            self.live.writer,
             SendRequest(
                 conversation_id=cid,
                 tenant_id=self.tenant_id,
@@ -161,9 +162,8 @@ class AgentSession:
                 kind=MessageKind(kind),
                 client_msg_id=cmid,
                 attachment=attachment,
-            )
+            ),
         )
-        return ack_frame(stored)
 
     async def grab(self, frame: dict[str, Any]) -> dict[str, Any]:
         cid = frames.need_int(frame, "conversation_id")

@@ -25,10 +25,12 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from kefu.actions.conversations import WAITING, open_load
+from kefu.actions.messages import SendRequest, Stored
 from kefu.db.session import Database
 from kefu.events.bus import SubscriptionLagged
 from kefu.events.envelope import EventEnvelope
 from kefu.live.frames import encode
+from kefu.live.writer import MessageWriter
 from kefu.models.conversation import Conversation
 from kefu.models.skill_group import DistributionMode, SkillGroup, SkillGroupAgent
 from kefu.models.staff import User
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: Frames waiting for one slow client before it is dropped.
 OUTBOX_SIZE = 1000
+#: Own messages a socket may have in flight whose ``message`` echo is held back (see ``Connection.own``).
+OWN_IN_FLIGHT = 1000
 #: Offers sent to an agent at once when he becomes free (the oldest first; more follow as they go).
 OFFER_SNAPSHOT = 50
 CLOSE_TOO_SLOW = 4008
@@ -56,6 +60,36 @@ class Connection:
         self.closed = False
         #: Frames pushed before the first one (welcome) was sent; they follow it.
         self._early: list[dict[str, Any] | str] | None = []
+        #: (conversation id, client_msg_id) of messages this socket sent whose ``message`` event has not
+        #: come by yet: the socket gets its own message in the ``ack`` (which carries it), so the event's
+        #: ``message`` frame is not sent back to it — one frame fewer per message on the hot path.
+        self.own: set[tuple[int, str, str]] = set()
+
+    def wants_echo(self, conversation_id: int, sender: str, client_msg_id: str | None) -> bool:
+        """False (once) for the ``message`` of a send this socket is being or was acknowledged for."""
+        if client_msg_id is None or not self.own:
+            return True
+        key = (conversation_id, sender, client_msg_id)
+        if key in self.own:
+            self.own.discard(key)
+            return False
+        return True
+
+    async def store(self, writer: MessageWriter, request: SendRequest) -> dict[str, Any]:
+        """Store a message sent on this socket; the ``ack`` frame for it, which carries the message."""
+        key = (request.conversation_id, request.sender_kind.value, request.client_msg_id or "")
+        if request.client_msg_id is not None:
+            if len(self.own) >= OWN_IN_FLIGHT:  # events lost (bus down): echo again rather than grow
+                self.own.clear()
+            self.own.add(key)
+        try:
+            stored = await writer.send(request)
+        except BaseException:
+            self.own.discard(key)
+            raise
+        if stored.duplicate:  # stored before: no event comes for it
+            self.own.discard(key)
+        return ack_frame(stored, request)
 
     def start(self, first: dict[str, Any]) -> None:
         early, self._early = self._early or [], None
@@ -132,6 +166,31 @@ class AgentConnection(Connection):
     def __init__(self, websocket: WebSocket, tenant_id: int, user_id: int) -> None:
         super().__init__(websocket, tenant_id)
         self.user_id = user_id
+
+
+def ack_frame(stored: Stored, request: SendRequest) -> dict[str, Any]:
+    """The answer to a ``send``: the message as stored (the same object as in a ``message`` frame)."""
+    return {
+        "type": "ack",
+        "client_msg_id": stored.client_msg_id,
+        "conversation_id": stored.conversation_id,
+        "message_id": stored.message_id,
+        "seq": stored.seq,
+        "created_at": stored.created_at.isoformat(),
+        "duplicate": stored.duplicate,
+        "message": {
+            "id": stored.message_id,
+            "seq": stored.seq,
+            "sender": request.sender_kind.value,
+            "sender_id": request.sender_id,
+            "kind": request.kind.value,
+            "body": request.body,
+            "attachment": request.attachment,
+            "meta": request.meta,
+            "client_msg_id": stored.client_msg_id,
+            "created_at": stored.created_at.isoformat(),
+        },
+    }
 
 
 def message_frame(event: EventEnvelope) -> dict[str, Any]:
@@ -312,10 +371,20 @@ class Hub:
             listener(event)
 
     async def _on_message(self, event: EventEnvelope) -> None:
-        # Encoded once for every socket it goes to (the visitor's tabs and the agent's).
+        # Encoded once for every socket it goes to (the visitor's tabs and the agent's), except the socket
+        # that sent it: that one has the message in its ``ack``.
+        cid = event.conversation_id
+        if cid is None:
+            return
         text = encode(message_frame(event))
-        self.to_visitors(event.conversation_id, text)
-        self.to_agent(event.user_id, text)
+        sender, cmid = event.payload.get("sender_kind", ""), event.payload.get("client_msg_id")
+        for conn in self.visitors.get(cid, ()):
+            if conn.wants_echo(cid, sender, cmid):
+                conn.push(text)
+        if event.user_id is not None:
+            for conn in self.agents.get(event.user_id, ()):
+                if conn.wants_echo(cid, sender, cmid):
+                    conn.push(text)
 
     async def _on_transient(self, event: EventEnvelope) -> None:
         """Typing indicators and read receipts: to the other side only, never stored."""

@@ -24,9 +24,9 @@ from kefu.actions.visitors import do_open_visitor, visitor_for_token
 from kefu.db.session import Database
 from kefu.errors import Conflict, Msg, NotAuthenticated
 from kefu.live import frames
+from kefu.live.hub import ack_frame
 from kefu.live.service import Live, messages_after
 from kefu.live.visitor_socket import (
-    ack_frame,
     conversation_dict,
     current_conversation,
     customer_of,
@@ -156,19 +156,18 @@ async def send_message(data: VisitorMessageSend, who: VisitorDep, request: Reque
             skill_group_id=None,
             queue=False,
         )
+        request = SendRequest(
+            conversation_id=conv["id"],
+            tenant_id=who.tenant_id,
+            sender_kind=SenderKind.visitor,
+            sender_id=who.visitor_id,
+            body=data.body,
+            kind=MessageKind(data.kind),
+            client_msg_id=data.client_msg_id,
+            attachment=attachment,
+        )
         try:
-            stored = await live.writer.send(
-                SendRequest(
-                    conversation_id=conv["id"],
-                    tenant_id=who.tenant_id,
-                    sender_kind=SenderKind.visitor,
-                    sender_id=who.visitor_id,
-                    body=data.body,
-                    kind=MessageKind(data.kind),
-                    client_msg_id=data.client_msg_id,
-                    attachment=attachment,
-                )
-            )
+            stored = await live.writer.send(request)
         except Conflict as exc:
             if exc.code != "conversation.ended":
                 raise
@@ -176,7 +175,7 @@ async def send_message(data: VisitorMessageSend, who: VisitorDep, request: Reque
         if conv["status"] == "bot" and data.kind == "text" and not stored.duplicate:
             # The bot's reply is stored before this answer: the next fetch has it.
             await _bot_turn(live, who, conv["id"], data.body, data.entry_id)
-        return ack_frame(stored)
+        return ack_frame(stored, request)
     raise Conflict(Msg("会话已结束", "the conversation has ended"), code="conversation.ended")
 
 

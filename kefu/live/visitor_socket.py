@@ -303,7 +303,8 @@ class VisitorSession:
                 self.open_conversation_id = conv["id"]
                 self.bot_phase = conv["status"] == "bot"
             try:
-                stored = await self.live.writer.send(
+                ack = await self.conn.store(
+                    self.live.writer,
                     SendRequest(
                         conversation_id=self.open_conversation_id,
                         tenant_id=self.tenant_id,
@@ -313,16 +314,16 @@ class VisitorSession:
                         kind=MessageKind(kind),
                         client_msg_id=cmid,
                         attachment=attachment,
-                    )
+                    ),
                 )
             except Conflict as exc:
                 if exc.code != "conversation.ended":
                     raise
                 self.open_conversation_id = None
                 continue
-            if self.bot_phase and kind == "text" and not stored.duplicate:
-                self._start_bot_turn(stored.conversation_id, body, entry_id)
-            return ack_frame(stored)
+            if self.bot_phase and kind == "text" and not ack["duplicate"]:
+                self._start_bot_turn(ack["conversation_id"], body, entry_id)
+            return ack
         raise Conflict(Msg("会话已结束", "the conversation has ended"), code="conversation.ended")
 
     def _start_bot_turn(self, conversation_id: int, text: str, entry_id: int | None) -> None:
@@ -441,18 +442,6 @@ class VisitorSession:
 
         await run_in_threadpool(rate)
         return {"type": "rated", "conversation_id": cid, "rating": rating}
-
-
-def ack_frame(stored: Any) -> dict[str, Any]:
-    return {
-        "type": "ack",
-        "client_msg_id": stored.client_msg_id,
-        "conversation_id": stored.conversation_id,
-        "message_id": stored.message_id,
-        "seq": stored.seq,
-        "created_at": stored.created_at.isoformat(),
-        "duplicate": stored.duplicate,
-    }
 
 
 async def serve_frames(websocket: WebSocket, handle: Any, lang: str) -> None:

@@ -97,14 +97,19 @@ class MessageWriter:
             log.exception("committing %d messages failed", len(batch))
             error = WriterUnavailable(Msg("消息未保存，请重发", "the message was not saved; send it again"))
             outcomes = [error] * len(batch)
+        # One wake-up of each event loop per batch, not one per message.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Stored], Stored | KefuError]]] = {}
         for pending, outcome in zip(batch, outcomes, strict=True):
-            pending.loop.call_soon_threadsafe(_settle, pending.future, outcome)
+            by_loop.setdefault(pending.loop, []).append((pending.future, outcome))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(future: asyncio.Future[Stored], outcome: Stored | KefuError) -> None:
-    if future.done():  # the sender went away
-        return
-    if isinstance(outcome, KefuError):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+def _settle(settled: list[tuple[asyncio.Future[Stored], Stored | KefuError]]) -> None:
+    for future, outcome in settled:
+        if future.done():  # the sender went away
+            continue
+        if isinstance(outcome, KefuError):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -40,7 +40,8 @@ class MessagePublic(BaseModel):
 
 
 class MessageAck(BaseModel):
-    """The socket's ``ack``: the message is committed (``duplicate``: a resend of a stored message)."""
+    """The socket's ``ack``: the message is committed (``duplicate``: a resend of a stored message);
+    ``message`` is the message as stored."""
 
     type: Literal["ack"] = "ack"
     client_msg_id: str | None
@@ -49,6 +50,7 @@ class MessageAck(BaseModel):
     seq: int
     created_at: datetime
     duplicate: bool
+    message: MessagePublic
 
 
 # --- staff --------------------------------------------------------------------------------------------

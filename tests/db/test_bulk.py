@@ -65,3 +65,58 @@ def test_emit_many_in_a_failed_action_leaves_nothing(database: Database) -> None
     with database.session() as db:
         assert db.scalars(select(Event).where(Event.tenant_id == tenant_id, Event.type == "test.bulk")).all() == []
     assert not [e for e in bus.published if e.type == "test.bulk"]
+
+
+def test_rows_inserted_through_the_driver_are_stored_as_the_orm_stores_them(database: Database) -> None:
+    """The hot path binds values itself (kefu.db.bulk): enums, JSON (None included), UTC times and text
+    must land in the table exactly as an ORM insert puts them, on both databases."""
+    from kefu.actions.conversations import do_start_conversation
+    from kefu.actions.messages import SendRequest, do_send_messages
+    from kefu.models import Channel, Message, MessageKind, SenderKind, Visitor
+
+    at = datetime(2026, 11, 11, 1, 2, 3, 456789, tzinfo=UTC)
+    fields = dict(
+        sender_kind=SenderKind.visitor,
+        kind=MessageKind.image,
+        body="图片 <b>x</b> ' \" %s ?",
+        attachment={"url": "/files/a.png", "名": "图"},
+        meta=None,
+    )
+    with database.session() as db:
+        tenant_id, _ = make_tenant(db, "bulk-driver")
+        channel_id = db.scalars(select(Channel.id).where(Channel.tenant_id == tenant_id)).one()
+        visitor = Visitor(tenant_id=tenant_id, name="王女士")
+        db.add(visitor)
+        db.commit()
+        cid = do_start_conversation(db, tenant_id=tenant_id, channel_id=channel_id, visitor_id=visitor.id).id
+        [stored] = do_send_messages(
+            db,
+            [SendRequest(cid, tenant_id, sender_id=visitor.id, client_msg_id="fast", **fields)],  # type: ignore[arg-type]
+            now=at,
+        )
+        assert not isinstance(stored, Exception)
+
+        @action
+        def orm_insert(db: Session) -> None:
+            db.add(
+                Message(
+                    tenant_id=tenant_id,
+                    conversation_id=cid,
+                    seq=99,
+                    sender_id=visitor.id,
+                    client_msg_id="orm",
+                    created_at=at,
+                    **fields,
+                )
+            )
+
+        orm_insert(db)
+        columns = "sender_kind, kind, body, attachment, meta, created_at, tenant_id, sender_id"
+        raw = {
+            row[0]: row[1:]
+            for row in db.connection().exec_driver_sql(
+                f"SELECT client_msg_id, {columns} FROM messages WHERE conversation_id = {int(cid)}"
+            )
+        }
+    assert raw["fast"] == raw["orm"]
+    assert raw["fast"][0] == "visitor" and raw["fast"][1] == "image"

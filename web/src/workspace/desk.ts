@@ -232,9 +232,14 @@ async function handle(f: Frame): Promise<void> {
       break;
     }
     case "ack": {
+      // The ack carries our own message (this socket gets no separate "message" frame for it).
       const c = desk.conversations[f.conversation_id];
-      if (c) c.pending = c.pending.filter((p) => p.client_msg_id !== f.client_msg_id);
-      if (c && !c.messages[f.seq]) await sync(c.id);
+      if (!c) break;
+      const have = contiguous(c);
+      c.pending = c.pending.filter((p) => p.client_msg_id !== f.client_msg_id);
+      if (f.message) c.messages[f.seq] = f.message as ChatMessage;
+      if (!c.messages[f.seq] || f.seq > have + 1) await sync(c.id);
+      emit("message", { conversation_id: f.conversation_id, message: f.message });
       break;
     }
     case "typing": {
