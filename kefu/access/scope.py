@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, exists, false, literal, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, literal, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from kefu.access.caller import Caller
 from kefu.errors import Forbidden, Msg, not_found
+from kefu.models.conversation import Conversation
+from kefu.models.event import Event
 from kefu.models.skill_group import SkillGroup, SkillGroupAgent
 from kefu.models.staff import ApiToken, Role, User
 from kefu.models.team import Team, TeamMembership
@@ -139,3 +141,36 @@ def require_manages_team(caller: Caller, team_id: int) -> None:
     require_manager(caller)
     if not caller.sees_team(team_id):
         raise not_found("团队", "team")
+
+
+def conversation_visible_clause(caller: Caller) -> ColumnElement[bool]:
+    """Conversations of the caller's visible teams, and those he serves himself."""
+    if caller.visible_team_ids is None:
+        return true()
+    mine = Conversation.agent_id == caller.user_id
+    if caller.role is Role.agent or not caller.visible_team_ids:
+        return mine
+    return or_(mine, Conversation.team_id.in_(caller.visible_team_ids))
+
+
+def access_conversation(db: Session, caller: Caller, conversation_id: int) -> Conversation:
+    conv = db.scalar(
+        select(Conversation).where(
+            Conversation.id == conversation_id,
+            Conversation.tenant_id == caller.tenant_id,
+            conversation_visible_clause(caller),
+        )
+    )
+    if conv is None:
+        raise not_found("会话", "conversation")
+    return conv
+
+
+def event_visible_clause(caller: Caller) -> ColumnElement[bool]:
+    """SQL twin of ``Caller.event_visible``."""
+    if caller.visible_team_ids is None:
+        return true()
+    own = or_(Event.user_id == caller.user_id, Event.actor_id == caller.user_id)
+    if caller.role is Role.agent or not caller.visible_team_ids:
+        return own
+    return or_(own, and_(Event.team_id.is_not(None), Event.team_id.in_(caller.visible_team_ids)))

@@ -17,16 +17,13 @@ from kefu.access.scope import caller_for
 from kefu.actions.channels import do_update_channel
 from kefu.actions.kb import do_attach_to_entry, do_create_entry
 from kefu.db.session import Database
-from kefu.models.channel import Channel
 from kefu.models.conversation import Conversation, ConversationStatus
 from kefu.models.event import Event
 from kefu.models.kb import KbLearningItem, LearningReason
 from kefu.models.staff import User
 from kefu.schemas.kb import KbEntryCreate
 from tests.factories import token_for
-from tests.live.test_chat_flow import Shop, agent_ws, client, hello_visitor, receive_until, send, shop
-
-__all__ = ["client", "shop"]  # fixtures
+from tests.live.ws import Shop, agent_ws, hello_visitor, receive_until, send
 
 ENTRIES = [
     ("怎么申请退货", ["我要退货", "退货流程是什么", "如何退货"], "在「我的订单」中选择商品，点击<b>申请退货</b>即可。"),
@@ -38,8 +35,7 @@ ENTRIES = [
 
 
 def shop_admin(db: Session, shop: Shop) -> User:
-    tenant_id = db.scalar(select(Channel.tenant_id).where(Channel.id == shop.channel_id))
-    return db.scalars(select(User).where(User.tenant_id == tenant_id, User.username == "admin")).one()
+    return db.get_one(User, shop.admin_id)
 
 
 def with_bot(database: Database, shop: Shop, **config: Any) -> dict[str, int]:

@@ -6,172 +6,91 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.testclient import WebSocketTestSession
 
-from kefu.actions.channels import do_update_channel
-from kefu.actions.skill_groups import do_create_skill_group, do_set_skill_group_agent
 from kefu.actions.teams import do_create_team
 from kefu.config import Settings
 from kefu.db.session import Database
-from kefu.models.channel import Channel
-from kefu.models.conversation import Conversation, ConversationStatus, Message
+from kefu.models.conversation import Conversation, ConversationStatus
 from kefu.models.event import Event
-from kefu.models.skill_group import DistributionMode
 from kefu.models.staff import Role
-from kefu.schemas.skill_group import SkillGroupAgentSet, SkillGroupCreate
 from kefu.schemas.team import TeamCreate
 from tests.factories import admin_caller, make_tenant, make_user, token_for
+from tests.live.ws import Shop, agent_ws, hello_visitor, receive_kinds, receive_until, send
 
 
-@dataclass
-class Shop:
-    widget_key: str
-    channel_id: int
-    rr_group: int
-    grab_group: int
-    tokens: dict[str, str]
-    user_ids: dict[str, int]
+def frames_until_ack(ws: WebSocketTestSession, client_msg_id: str) -> list[dict[str, Any]]:
+    """Every frame the socket gets up to the ``ack`` of ``client_msg_id`` (the ack last)."""
+    got: list[dict[str, Any]] = []
+    for _ in range(200):
+        got.append(ws.receive_json())
+        if got[-1]["type"] == "ack" and got[-1]["client_msg_id"] == client_msg_id:
+            return got
+    raise AssertionError("no ack")
 
 
-@pytest.fixture
-def shop(database: Database) -> Shop:
-    with database.session() as db:
-        tenant_id, admin = make_tenant(db, "shop")
-        ca = admin_caller(db, admin)
-        team = do_create_team(db, ca, TeamCreate(name="客服部")).id
-        rr = do_create_skill_group(db, ca, SkillGroupCreate(name="售前", team_id=team)).id
-        grab = do_create_skill_group(
-            db, ca, SkillGroupCreate(name="售后", team_id=team, mode=DistributionMode.broadcast_grab)
-        ).id
-        tokens: dict[str, str] = {}
-        ids: dict[str, int] = {}
-        for name, group in (("a1", rr), ("a2", rr), ("g1", grab), ("g2", grab)):
-            user = make_user(db, ca, name, Role.agent, [team])
-            do_set_skill_group_agent(db, ca, group, user.id, SkillGroupAgentSet())
-            tokens[name] = token_for(db, ca, user)
-            ids[name] = user.id
-        channel = db.scalars(select(Channel).where(Channel.tenant_id == tenant_id)).one()
-        do_update_channel(db, ca, channel.id, default_skill_group_id=rr)
-        assert channel.widget_key is not None
-        return Shop(channel.widget_key, channel.id, rr, grab, tokens, ids)
-
-
-@pytest.fixture
-def client(settings: Settings, database: Database) -> Iterator[TestClient]:
-    from kefu.app import create_app
-
-    with TestClient(create_app(settings, database)) as c:
-        yield c
-
-
-def receive_until(ws: WebSocketTestSession, kind: str, *, where: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Frames up to the first of ``kind`` (matching ``where``); others are skipped."""
+def frames_until_pong(ws: WebSocketTestSession) -> list[dict[str, Any]]:
+    """Every frame the socket gets before the answer to a ``ping`` sent now."""
+    ws.send_json({"type": "ping", "ref": "until-pong"})
+    got: list[dict[str, Any]] = []
     for _ in range(200):
         frame = ws.receive_json()
-        if frame["type"] == kind and all(frame.get(k) == v for k, v in (where or {}).items()):
-            return frame
-        if frame["type"] == "error":
-            raise AssertionError(f"error frame while waiting for {kind}: {frame}")
-    raise AssertionError(f"no {kind} frame")
+        if frame["type"] == "pong":
+            return got
+        got.append(frame)
+    raise AssertionError("no pong")
 
 
-def receive_kinds(ws: WebSocketTestSession, kinds: set[str]) -> dict[str, dict[str, Any]]:
-    """The first frame of each of ``kinds``, in whatever order they come."""
-    found: dict[str, dict[str, Any]] = {}
-    for _ in range(200):
-        frame = ws.receive_json()
-        if frame["type"] == "error":
-            raise AssertionError(f"error frame while waiting for {kinds}: {frame}")
-        if frame["type"] in kinds:
-            found.setdefault(frame["type"], frame)
-            if set(found) == kinds:
-                return found
-    raise AssertionError(f"missing {kinds - set(found)}")
-
-
-def agent_ws(client: TestClient, shop: Shop, name: str) -> Any:
-    ws = client.websocket_connect("/ws/agent", headers={"Authorization": f"Bearer {shop.tokens[name]}"})
-    return ws
-
-
-def hello_visitor(ws: WebSocketTestSession, shop: Shop, **extra: Any) -> dict[str, Any]:
-    ws.send_json({"type": "hello", "widget_key": shop.widget_key, **extra})
-    return receive_until(ws, "welcome")
-
-
-def send(ws: WebSocketTestSession, body: str, **extra: Any) -> dict[str, Any]:
-    cmid = str(uuid.uuid4())
-    ws.send_json({"type": "send", "client_msg_id": cmid, "body": body, **extra})
-    return receive_until(ws, "ack", where={"client_msg_id": cmid})
-
-
-def test_visitor_reaches_an_agent_by_round_robin_and_they_converse(
-    client: TestClient, shop: Shop, database: Database
+def test_the_sending_socket_gets_its_message_in_the_ack_and_the_other_tabs_get_a_message_frame(
+    client: TestClient, shop: Shop
 ) -> None:
     with agent_ws(client, shop, "a1") as agent:
         agent.send_json({"type": "hello"})
-        welcome = receive_until(agent, "welcome")
-        assert welcome["status"] == "online" and welcome["conversations"] == []
-        with client.websocket_connect("/ws/visitor") as visitor:
-            hello = hello_visitor(visitor, shop)
-            assert hello["conversation"] is None and hello["visitor_token"]
-            cmid = str(uuid.uuid4())
-            visitor.send_json(
-                {"type": "send", "client_msg_id": cmid, "body": "你好，我的订单还没发货 <img src=x onerror=alert(1)>"}
-            )
-            # The ack and the news that an agent took the conversation come in either order.
-            ack: dict[str, Any] | None = None
-            active: dict[str, Any] | None = None
-            while ack is None or active is None:
-                frame = visitor.receive_json()
-                if frame["type"] == "ack":
-                    ack = frame
-                elif frame["type"] == "conversation" and frame["status"] == "active":
-                    active = frame
-            assert ack["seq"] == 1 and ack["duplicate"] is False and ack["client_msg_id"] == cmid
-            assert active["agent_name"] == "a1"
-            assigned = receive_until(agent, "assigned")
-            cid = assigned["conversation_id"]
-            assert assigned["by"] == "routing" and ack["conversation_id"] == cid
-            # What was written before the agent got the conversation, he fetches with sync.
-            agent.send_json({"type": "sync", "conversation_id": cid, "after_seq": 0})
-            got = receive_until(agent, "messages")["messages"][0]
-            assert got["body"].endswith("<img src=x onerror=alert(1)>")  # stored and delivered as text
-            reply = str(uuid.uuid4())
-            agent.send_json(
-                {"type": "send", "conversation_id": cid, "client_msg_id": reply, "body": "您好，请提供订单号"}
-            )
-            agent_ack = receive_until(agent, "ack", where={"client_msg_id": reply})
-            assert agent_ack["seq"] == 2
-            msg = receive_until(visitor, "message")
-            assert msg["message"]["body"] == "您好，请提供订单号" and msg["message"]["sender"] == "agent"
-            # A resend with the same client id is acknowledged with the stored message, not stored twice.
-            again = str(uuid.uuid4())
-            visitor.send_json({"type": "send", "client_msg_id": again, "body": "订单号 2026111100123"})
-            first = receive_until(visitor, "ack", where={"client_msg_id": again})
-            visitor.send_json({"type": "send", "client_msg_id": again, "body": "订单号 2026111100123"})
-            second = receive_until(visitor, "ack", where={"client_msg_id": again})
-            assert second["duplicate"] is True and second["seq"] == first["seq"]
-            visitor.send_json({"type": "typing", "on": True})
-            typing = receive_until(agent, "typing")
-            assert typing["by"] == "visitor" and typing["on"] is True
-            agent.send_json({"type": "end", "conversation_id": cid})
-            ended = receive_until(visitor, "conversation", where={"status": "ended"})
-            assert ended["ratable"] is True
-            visitor.send_json({"type": "rate", "rating": 5, "comment": "很满意"})
-            rated = receive_until(visitor, "rated")
-            assert rated["rating"] == 5
-    with database.session() as db:
-        conv = db.get_one(Conversation, cid)
-        assert conv.status is ConversationStatus.ended and conv.rating == 5 and conv.agent_id == shop.user_ids["a1"]
-        assert db.scalar(select(func.count()).select_from(Message).where(Message.conversation_id == cid)) == 3
+        receive_until(agent, "welcome")
+        with client.websocket_connect("/ws/visitor") as tab1:
+            token = hello_visitor(tab1, shop)["visitor_token"]
+            first = send(tab1, "在吗")
+            cid = receive_until(agent, "assigned")["conversation_id"]
+            with client.websocket_connect("/ws/visitor") as tab2:
+                hello_visitor(tab2, shop, visitor_token=token, after_seq=first["seq"])
+                cmid = str(uuid.uuid4())
+                tab1.send_json({"type": "send", "client_msg_id": cmid, "body": "订单号 2026111100123"})
+                tab1_frames = frames_until_ack(tab1, cmid)
+                ack = tab1_frames[-1]
+                assert ack["message"] == {
+                    "id": ack["message_id"],
+                    "seq": ack["seq"],
+                    "sender": "visitor",
+                    "sender_id": ack["message"]["sender_id"],
+                    "kind": "text",
+                    "body": "订单号 2026111100123",
+                    "attachment": None,
+                    "meta": None,
+                    "client_msg_id": ack["client_msg_id"],
+                    "created_at": ack["created_at"],
+                }
+                assert ack["message"]["sender_id"] is not None
+                for other in (tab2, agent):
+                    pushed = receive_until(other, "message", where={"conversation_id": cid, "message": ack["message"]})
+                    assert pushed["message"]["body"] == "订单号 2026111100123"
+                # The sending tab is not sent its own message a second time.
+                tab1_frames += frames_until_pong(tab1)
+                assert not [f for f in tab1_frames if f["type"] == "message"]
+                # The same for the agent: his reply is in his ack, and the visitor's tabs get it.
+                reply = str(uuid.uuid4())
+                agent.send_json({"type": "send", "conversation_id": cid, "client_msg_id": reply, "body": "收到"})
+                agent_frames = frames_until_ack(agent, reply)
+                agent_ack = agent_frames[-1]
+                assert agent_ack["message"]["body"] == "收到" and agent_ack["message"]["sender"] == "agent"
+                agent_frames += frames_until_pong(agent)
+                assert not [f for f in agent_frames if f["type"] == "message"]
+                for tab in (tab1, tab2):
+                    receive_until(tab, "message", where={"message": agent_ack["message"]})
 
 
 def test_a_reconnecting_visitor_gets_exactly_what_he_missed(client: TestClient, shop: Shop) -> None:

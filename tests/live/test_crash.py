@@ -282,6 +282,8 @@ class Ledger:
         def on_frame(frame: dict[str, Any]) -> None:
             if frame["type"] == "ack":
                 self.acks[frame["client_msg_id"]] = frame
+                # the sending socket gets its own message in the ack, not in a ``message`` frame
+                self.see(client.name, frame["conversation_id"], [frame["message"]])
                 if len(self.acks) >= KILL_AFTER_ACKS:
                     self.enough.set()
             elif frame["type"] == "error":
@@ -518,7 +520,8 @@ async def crash_and_recover(
         for cid, msgs in final.items():
             assert [m.seq for m in msgs] == list(range(1, len(msgs) + 1)), f"seq gap or duplicate in {cid}"
             assert [m.id for m in msgs[: len(stored[cid])]] == [m.id for m in stored[cid]]
-        # The resends that were stored now are pushed to both sides, once each.
+        # The resends that were stored now reach both sides, once each: the other side in a ``message``
+        # frame, the sending socket in its (not duplicate) ``ack``.
         for who, client, start in [("a1", a1, resent_from[0])] + [
             (v.name, v, resent_from[1][cid]) for cid, v in visitors.items()
         ]:
@@ -529,7 +532,8 @@ async def crash_and_recover(
                     return [
                         f["message"]["seq"]
                         for f in c.frames[s:]
-                        if f["type"] == "message" and f["conversation_id"] == conv
+                        if f.get("conversation_id") == conv
+                        and (f["type"] == "message" or (f["type"] == "ack" and not f["duplicate"]))
                     ]
 
                 def all_pushed(p: Callable[[], list[int]] = pushed, n: list[int] = new) -> bool:

@@ -5,67 +5,19 @@ socket, fetches the reply with ``after_seq``, ends and rates — and cannot reac
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from kefu.actions.channels import do_update_channel
-from kefu.actions.skill_groups import do_create_skill_group, do_set_skill_group_agent
-from kefu.actions.teams import do_create_team
-from kefu.config import Settings
 from kefu.db.session import Database
-from kefu.models.channel import Channel
 from kefu.models.conversation import Conversation, ConversationStatus, Message
-from kefu.models.staff import Role, User
-from kefu.schemas.skill_group import SkillGroupAgentSet, SkillGroupCreate
-from kefu.schemas.team import TeamCreate
-from tests.factories import admin_caller, make_tenant, make_user, token_for
-from tests.live.test_chat_flow import receive_until
+from kefu.models.staff import User
+from tests.factories import admin_caller
+from tests.live.ws import Shop, receive_until
 
 API = "/api/v1/visitor"
-
-
-@dataclass
-class Shop:
-    tenant_id: int
-    admin_id: int
-    widget_key: str
-    channel_id: int
-    group: int
-    tokens: dict[str, str]
-    user_ids: dict[str, int]
-
-
-@pytest.fixture
-def shop(database: Database) -> Shop:
-    with database.session() as db:
-        tenant_id, admin = make_tenant(db, "shop")
-        ca = admin_caller(db, admin)
-        team = do_create_team(db, ca, TeamCreate(name="客服部")).id
-        group = do_create_skill_group(db, ca, SkillGroupCreate(name="售前", team_id=team)).id
-        tokens: dict[str, str] = {}
-        ids: dict[str, int] = {}
-        for name in ("a1", "a2"):
-            user = make_user(db, ca, name, Role.agent, [team])
-            do_set_skill_group_agent(db, ca, group, user.id, SkillGroupAgentSet())
-            tokens[name] = token_for(db, ca, user)
-            ids[name] = user.id
-        channel = db.scalars(select(Channel).where(Channel.tenant_id == tenant_id)).one()
-        do_update_channel(db, ca, channel.id, default_skill_group_id=group)
-        assert channel.widget_key is not None
-        return Shop(tenant_id, admin.id, channel.widget_key, channel.id, group, tokens, ids)
-
-
-@pytest.fixture
-def client(settings: Settings, database: Database) -> Iterator[TestClient]:
-    from kefu.app import create_app
-
-    with TestClient(create_app(settings, database)) as c:
-        yield c
 
 
 def open_session(client: TestClient, shop: Shop, **extra: Any) -> dict[str, Any]:
@@ -161,7 +113,7 @@ def test_human_end_and_rate_without_a_conversation(client: TestClient, shop: Sho
     assert post(client, token, "rate", {"rating": 5}).json()["error"]["code"] == "conversation.none"
     human = post(client, token, "human", {})
     assert human.status_code == 200, human.text
-    assert human.json()["status"] == "queued" and human.json()["skill_group_id"] == shop.group
+    assert human.json()["status"] == "queued" and human.json()["skill_group_id"] == shop.rr_group
     unknown = post(client, open_session(client, shop)["visitor_token"], "human", {"skill_group_id": 999999})
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "skill_group.unknown"
     ended = post(client, token, "end")

@@ -12,15 +12,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import ColumnElement, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from kefu.access.caller import Caller
+from kefu.access.scope import access_conversation, conversation_visible_clause
 from kefu.actions.conversations import do_end_conversation, do_transfer_conversation
 from kefu.api.deps import CallerDep, DbDep
 from kefu.api.paging import PageNo, PageSize, page_of, paginate
 from kefu.api.params import PathId, QueryId
-from kefu.errors import Forbidden, Msg, not_found
+from kefu.errors import Forbidden, Msg
 from kefu.live.frames import SYNC_LIMIT
 from kefu.live.service import message_dict
 from kefu.models.conversation import Conversation, ConversationStatus, Message, SenderKind
@@ -35,29 +35,6 @@ from kefu.schemas.conversation import (
 )
 
 router = APIRouter(prefix="/conversations", tags=["会话 conversations"])
-
-
-def conversation_visible_clause(caller: Caller) -> ColumnElement[bool]:
-    """Conversations of the caller's visible teams, and those he serves himself."""
-    if caller.visible_team_ids is None:
-        return true()
-    mine = Conversation.agent_id == caller.user_id
-    if caller.role is Role.agent or not caller.visible_team_ids:
-        return mine
-    return or_(mine, Conversation.team_id.in_(caller.visible_team_ids))
-
-
-def access_conversation(db: Session, caller: Caller, conversation_id: int) -> Conversation:
-    conv = db.scalar(
-        select(Conversation).where(
-            Conversation.id == conversation_id,
-            Conversation.tenant_id == caller.tenant_id,
-            conversation_visible_clause(caller),
-        )
-    )
-    if conv is None:
-        raise not_found("会话", "conversation")
-    return conv
 
 
 def ender_of(caller: Caller, conv: Conversation) -> str:

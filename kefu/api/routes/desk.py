@@ -13,10 +13,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from kefu.access.scope import skill_group_visible_clause
+from kefu.access.scope import access_conversation, conversation_visible_clause, skill_group_visible_clause
 from kefu.api.deps import CallerDep, DbDep
 from kefu.api.params import PathId
-from kefu.api.routes.conversations import access_conversation, conversation_visible_clause
 from kefu.models.channel import Channel
 from kefu.models.conversation import Conversation, ConversationStatus
 from kefu.models.skill_group import SkillGroup, SkillGroupAgent

@@ -11,16 +11,16 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
-from sqlalchemy import ColumnElement, and_, or_, select, true
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from kefu.access.caller import Caller
+from kefu.access.scope import event_visible_clause
 from kefu.api.deps import CallerDep, DbDep, socket_caller
 from kefu.errors import KefuError
 from kefu.events.bus import SubscriptionLagged
 from kefu.events.envelope import EventEnvelope, envelope_of
 from kefu.models.event import Event
-from kefu.models.staff import Role
 from kefu.schemas.common import MAX_ID
 
 router = APIRouter(prefix="/events", tags=["事件 events"])
@@ -31,16 +31,6 @@ MAX_BATCH = 500
 RECHECK_EVERY = 30.0
 #: Events just before a replay's ``after_id`` that are sent again (see ``stream_events``).
 LATE_WINDOW = 200
-
-
-def event_visible_clause(caller: Caller) -> ColumnElement[bool]:
-    """SQL twin of ``Caller.event_visible``."""
-    if caller.visible_team_ids is None:
-        return true()
-    own = or_(Event.user_id == caller.user_id, Event.actor_id == caller.user_id)
-    if caller.role is Role.agent or not caller.visible_team_ids:
-        return own
-    return or_(own, and_(Event.team_id.is_not(None), Event.team_id.in_(caller.visible_team_ids)))
 
 
 def events_after(db: Any, caller: Caller, after_id: int, limit: int, type_prefix: str | None = None) -> list[Event]:
