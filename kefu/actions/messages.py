@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from kefu.db.base import utcnow
-from kefu.db.bulk import insert_returning_ids
+from kefu.db.bulk import insert_returning_ids, update_many
 from kefu.db.session import action
 from kefu.errors import Conflict, Invalid, KefuError, Msg, not_found
 from kefu.events.record import NewEvent, emit_many
@@ -107,11 +107,6 @@ _RESENDS = select(
     _MESSAGES.c.conversation_id.in_(bindparam("ids", expanding=True)),
     _MESSAGES.c.client_msg_id.in_(bindparam("cmids", expanding=True)),
 )
-_ADVANCE = (
-    update(_CONVERSATIONS)
-    .where(_CONVERSATIONS.c.id == bindparam("cid"))
-    .values(last_seq=bindparam("seq"), first_response_at=bindparam("first"), last_message_at=bindparam("last"))
-)
 
 
 @action
@@ -195,15 +190,15 @@ def do_send_messages(
     # Plain rows through Core, not ORM objects: this is the hot path (kefu.db.bulk).
     ids = insert_returning_ids(db, _MESSAGES, [row for _, row in new])
     changed = [c for c in convs.values() if c.changed]
-    # One executemany.
-    connection.execute(
-        _ADVANCE,
+    update_many(
+        connection,
+        _CONVERSATIONS,
         [
             {
-                "cid": c.id,
-                "seq": c.last_seq,
-                "first": c.first_response_at,
-                "last": c.last_message_at,
+                "id": c.id,
+                "last_seq": c.last_seq,
+                "first_response_at": c.first_response_at,
+                "last_message_at": c.last_message_at,
             }
             for c in changed
         ],

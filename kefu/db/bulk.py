@@ -53,9 +53,10 @@ def insert_returning_ids(db: Session, table: Table, rows: Sequence[dict[str, Any
     return ids
 
 
-#: (statement, one bind processor or None per column) by table, dialect and row keys.
-_Plan = tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]
-_PLANS: dict[tuple[str, str, tuple[str, ...]], _Plan | None] = {}
+#: One bind processor (or None) per column key, in statement order.
+_Binders = list[tuple[str, Callable[[Any], Any] | None]]
+#: (statement, binders) by (statement kind, table, dialect, keys); None where the driver path does not apply.
+_PLANS: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, _Binders] | None] = {}
 
 
 def _insert_many(connection: Connection, table: Table, rows: Sequence[dict[str, Any]], ids: list[int]) -> None:
@@ -63,43 +64,90 @@ def _insert_many(connection: Connection, table: Table, rows: Sequence[dict[str, 
     bind processor (so stored exactly as an ORM or Core insert would store it). Core's ``insert`` does the
     same, but spends most of its time per row in generic parameter handling; on the message hot path that
     was the largest share of the writer thread, which holds the GIL against the event loop."""
-    plan = _plan(connection, table, tuple(rows[0]))
-    if plan is None or any(len(row) != len(rows[0]) for row in rows):
+    keys = tuple(rows[0])
+    cache_key = ("insert", table.name, connection.dialect.name, keys)
+    plan = _PLANS[cache_key] if cache_key in _PLANS else _insert_plan(connection, table, keys)
+    if plan is None or any(len(row) != len(keys) for row in rows):
         connection.execute(insert(table), [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)])
         return
-    sql, columns = plan
-    params = []
-    for new_id, row in zip(ids, rows, strict=True):
-        values = [new_id]
-        for key, process in columns:
+    sql, binders = plan
+    connection.exec_driver_sql(sql, _bound(rows, binders, first=ids))
+
+
+def update_many(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``UPDATE table SET <the rows' other keys> WHERE id = row["id"]`` for each row, in one executemany
+    through the driver (as ``_insert_many``); every row has the same keys, ``id`` among them."""
+    if not rows:
+        return
+    keys = tuple(k for k in rows[0] if k != "id")
+    cache_key = ("update", table.name, connection.dialect.name, keys)
+    plan = _PLANS.get(cache_key)
+    if plan is None:
+        quote, marker = connection.dialect.identifier_preparer.quote, _marker(connection)
+        if marker is None:
+            raise RuntimeError(f"update_many does not know the {connection.dialect.paramstyle} parameter style")
+        assignments = ", ".join(f"{quote(k)} = {marker}" for k in keys)
+        # Only our own table's and columns' names (quoted) go into the text; values are bound.
+        sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote('id')} = {marker}"  # noqa: S608
+        plan = _PLANS[cache_key] = (sql, _binders(connection, table, (*keys, "id")))
+    sql, binders = plan
+    connection.exec_driver_sql(sql, _bound(rows, binders))
+
+
+def _bound(
+    rows: Sequence[dict[str, Any]], binders: _Binders, first: Sequence[Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """The rows as parameter tuples, each value through its column's processor, as Core does (None
+    included). A value that is the very same object as the previous row's (a batch shares one timestamp)
+    is converted once."""
+    last: list[tuple[Any, Any]] = [(_NOTHING, None)] * len(binders)
+    params: list[tuple[Any, ...]] = []
+    for n, row in enumerate(rows):
+        values = [] if first is None else [first[n]]
+        for i, (key, process) in enumerate(binders):
             value = row[key]
-            values.append(value if process is None else process(value))  # as Core does, None included
+            if process is None:
+                values.append(value)
+                continue
+            seen, converted = last[i]
+            if value is not seen:
+                converted = process(value)
+                last[i] = (value, converted)
+            values.append(converted)
         params.append(tuple(values))
-    connection.exec_driver_sql(sql, params)
+    return params
 
 
-def _plan(connection: Connection, table: Table, keys: tuple[str, ...]) -> _Plan | None:
+_NOTHING = object()
+
+
+def _marker(connection: Connection) -> str | None:
+    return {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(connection.dialect.paramstyle)
+
+
+def _binders(connection: Connection, table: Table, keys: Sequence[str]) -> _Binders:
     dialect = connection.dialect
-    cache_key = (table.name, dialect.name, keys)
-    if cache_key in _PLANS:
-        return _PLANS[cache_key]
-    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+    return [(key, table.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in keys]
+
+
+def _insert_plan(connection: Connection, table: Table, keys: tuple[str, ...]) -> tuple[str, _Binders] | None:
+    marker = _marker(connection)
     names = [c.name for c in table.columns]
-    plan: _Plan | None = None
+    plan: tuple[str, _Binders] | None = None
     # Only for rows that give every column but the id (nothing left to a default), in a known param style.
     if marker is not None and "id" not in keys and set(keys) | {"id"} == set(names) and len(keys) == len(names) - 1:
-        quote = dialect.identifier_preparer.quote
+        quote = connection.dialect.identifier_preparer.quote
         order = ["id", *keys]
         # Only our own table's and columns' names (quoted) go into the text; values are bound.
         into = f"{quote(table.name)} ({', '.join(quote(n) for n in order)})"
         sql = f"INSERT INTO {into} VALUES ({', '.join([marker] * len(order))})"  # noqa: S608
-        plan = (sql, [(key, table.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in keys])
-    _PLANS[cache_key] = plan
+        plan = (sql, _binders(connection, table, keys))
+    _PLANS[("insert", table.name, connection.dialect.name, keys)] = plan
     return plan
 
 
 _SEQUENCES: dict[str, str] = {}
-_LARGEST: dict[str, Select[tuple[int]]] = {}
+_LARGEST: dict[str, Select[Any]] = {}
 
 
 def _sequence_of(db: Session, table: Table) -> str:

@@ -378,13 +378,12 @@ class Hub:
             return
         text = encode(message_frame(event))
         sender, cmid = event.payload.get("sender_kind", ""), event.payload.get("client_msg_id")
-        for conn in self.visitors.get(cid, ()):
+        receivers: list[Connection] = [*self.visitors.get(cid, ())]
+        if event.user_id is not None:
+            receivers += self.agents.get(event.user_id, ())
+        for conn in receivers:
             if conn.wants_echo(cid, sender, cmid):
                 conn.push(text)
-        if event.user_id is not None:
-            for conn in self.agents.get(event.user_id, ()):
-                if conn.wants_echo(cid, sender, cmid):
-                    conn.push(text)
 
     async def _on_transient(self, event: EventEnvelope) -> None:
         """Typing indicators and read receipts: to the other side only, never stored."""

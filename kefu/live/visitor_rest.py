@@ -156,7 +156,7 @@ async def send_message(data: VisitorMessageSend, who: VisitorDep, request: Reque
             skill_group_id=None,
             queue=False,
         )
-        request = SendRequest(
+        message = SendRequest(
             conversation_id=conv["id"],
             tenant_id=who.tenant_id,
             sender_kind=SenderKind.visitor,
@@ -167,7 +167,7 @@ async def send_message(data: VisitorMessageSend, who: VisitorDep, request: Reque
             attachment=attachment,
         )
         try:
-            stored = await live.writer.send(request)
+            stored = await live.writer.send(message)
         except Conflict as exc:
             if exc.code != "conversation.ended":
                 raise
@@ -175,7 +175,7 @@ async def send_message(data: VisitorMessageSend, who: VisitorDep, request: Reque
         if conv["status"] == "bot" and data.kind == "text" and not stored.duplicate:
             # The bot's reply is stored before this answer: the next fetch has it.
             await _bot_turn(live, who, conv["id"], data.body, data.entry_id)
-        return ack_frame(stored, request)
+        return ack_frame(stored, message)
     raise Conflict(Msg("会话已结束", "the conversation has ended"), code="conversation.ended")
 
 

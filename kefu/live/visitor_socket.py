@@ -302,6 +302,7 @@ class VisitorSession:
                 await self._ensure_watching(conv)
                 self.open_conversation_id = conv["id"]
                 self.bot_phase = conv["status"] == "bot"
+            assert self.conn is not None  # set by hello, before any other frame
             try:
                 ack = await self.conn.store(
                     self.live.writer,
