@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, Select, String, Table, any_, bindparam, select
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from kefu.db.base import utcnow
 from kefu.db.bulk import insert_returning_ids, update_many
@@ -79,34 +80,53 @@ class _Conv:
 
 _CONVERSATIONS = cast(Table, Conversation.__table__)
 _MESSAGES = cast(Table, Message.__table__)
-# Locked in id order, so that two batches never wait on each other in a cycle (PostgreSQL; on SQLite the
-# write transaction already excludes other writers).
-_LOCK_CONVERSATIONS = (
-    select(
-        _CONVERSATIONS.c.id,
-        _CONVERSATIONS.c.tenant_id,
-        _CONVERSATIONS.c.status,
-        _CONVERSATIONS.c.agent_id,
-        _CONVERSATIONS.c.team_id,
-        _CONVERSATIONS.c.last_seq,
-        _CONVERSATIONS.c.first_response_at,
+
+
+def _in_list(column: ColumnElement[Any], name: str, *, array_of: TypeEngine[Any] | None) -> ColumnElement[bool]:
+    """``column IN (…)``: on PostgreSQL ``= ANY(:name)`` with one array parameter, so that the statement's
+    text is the same whatever the list's length and psycopg prepares it once (an expanding ``IN`` is new
+    text for every length); elsewhere an expanding ``IN``."""
+    if array_of is not None:
+        return column == any_(bindparam(name, type_=ARRAY(array_of)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _statements(postgres: bool) -> tuple[Select[Any], Select[Any]]:
+    ids_type = BigInteger() if postgres else None
+    cmids_type = String() if postgres else None
+    # Locked in id order, so that two batches never wait on each other in a cycle (PostgreSQL; on SQLite
+    # the write transaction already excludes other writers).
+    lock = (
+        select(
+            _CONVERSATIONS.c.id,
+            _CONVERSATIONS.c.tenant_id,
+            _CONVERSATIONS.c.status,
+            _CONVERSATIONS.c.agent_id,
+            _CONVERSATIONS.c.team_id,
+            _CONVERSATIONS.c.last_seq,
+            _CONVERSATIONS.c.first_response_at,
+        )
+        .where(_in_list(_CONVERSATIONS.c.id, "ids", array_of=ids_type))
+        .order_by(_CONVERSATIONS.c.id)
+        .with_for_update()
     )
-    .where(_CONVERSATIONS.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(_CONVERSATIONS.c.id)
-    .with_for_update()
-)
-# Stored messages that a request may be a resend of (a superset: matched exactly by key in Python).
-_RESENDS = select(
-    _MESSAGES.c.id,
-    _MESSAGES.c.conversation_id,
-    _MESSAGES.c.sender_kind,
-    _MESSAGES.c.client_msg_id,
-    _MESSAGES.c.seq,
-    _MESSAGES.c.created_at,
-).where(
-    _MESSAGES.c.conversation_id.in_(bindparam("ids", expanding=True)),
-    _MESSAGES.c.client_msg_id.in_(bindparam("cmids", expanding=True)),
-)
+    # Stored messages that a request may be a resend of (a superset: matched exactly by key in Python).
+    resends = select(
+        _MESSAGES.c.id,
+        _MESSAGES.c.conversation_id,
+        _MESSAGES.c.sender_kind,
+        _MESSAGES.c.client_msg_id,
+        _MESSAGES.c.seq,
+        _MESSAGES.c.created_at,
+    ).where(
+        _in_list(_MESSAGES.c.conversation_id, "ids", array_of=ids_type),
+        _in_list(_MESSAGES.c.client_msg_id, "cmids", array_of=cmids_type),
+    )
+    return lock, resends
+
+
+# Built once per kind of database (not per batch: building and coercing them cost more than running them).
+_STATEMENTS = {False: _statements(False), True: _statements(True)}
 
 
 @action
@@ -117,17 +137,16 @@ def do_send_messages(
     now = now or utcnow()
     out: list[Stored | KefuError | None] = [_check_body(r) for r in requests]
     ids = sorted({r.conversation_id for r, o in zip(requests, out, strict=True) if o is None})
-    # Statements built once (module level) and run through Core: on this path, building and coercing
-    # them per batch cost more than the database did.
     connection = db.connection()
+    lock_conversations, find_resends = _STATEMENTS[connection.dialect.name == "postgresql"]
     convs = {
         row.id: _Conv(row.id, row.tenant_id, row.status, row.agent_id, row.team_id, row.last_seq, row.first_response_at)
-        for row in connection.execute(_LOCK_CONVERSATIONS, {"ids": ids})
+        for row in connection.execute(lock_conversations, {"ids": ids})
     }
     cmids = sorted({r.client_msg_id for r in requests if r.client_msg_id is not None})
     stored: dict[tuple[int, SenderKind, str | None], Stored] = {}
     if cmids and ids:
-        for m in connection.execute(_RESENDS, {"ids": ids, "cmids": cmids}):
+        for m in connection.execute(find_resends, {"ids": ids, "cmids": cmids}):
             stored[(m.conversation_id, m.sender_kind, m.client_msg_id)] = Stored(
                 m.id, m.conversation_id, m.seq, m.created_at, True, m.client_msg_id
             )
