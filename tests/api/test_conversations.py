@@ -11,11 +11,13 @@ from sqlalchemy import select
 
 from kefu.actions.conversations import do_accept_conversation, do_queue_conversation, do_start_conversation
 from kefu.actions.messages import SendRequest, do_send_messages
+from kefu.actions.skill_groups import do_create_skill_group, do_set_skill_group_agent
 from kefu.actions.visitors import do_open_visitor
 from kefu.db.session import Database
 from kefu.models.channel import Channel
 from kefu.models.conversation import SenderKind
 from kefu.models.staff import Role
+from kefu.schemas.skill_group import SkillGroupAgentSet, SkillGroupCreate
 from tests.factories import World, admin_caller, make_user, make_world, token_for
 
 
@@ -183,3 +185,33 @@ def test_an_agent_cannot_end_a_colleagues_conversation(client: TestClient, desk:
     assert client.get(f"/api/v1/conversations/{desk.east1_conv}", headers=desk.headers("sup_east1")).json()[
         "status"
     ] == ("active")
+
+
+def test_an_agent_transfers_across_teams_to_a_group_he_does_not_serve(
+    client: TestClient, desk: Desk, database: Database
+) -> None:
+    """Pre-sales in 华东 hands a customer to after-sales in 华南: every group of the tenant is a target, his
+    own listed first; from then on the conversation is 华南's."""
+    world = desk.world
+    with database.session() as db:
+        ca = admin_caller(db, world.users["admin_a"])
+        south_group = do_create_skill_group(db, ca, SkillGroupCreate(name="华南售后", team_id=world.south)).id
+        do_set_skill_group_agent(db, ca, south_group, world.users["agent_south"].id, SkillGroupAgentSet())
+    base = f"/api/v1/conversations/{desk.east_conv}"
+    targets = client.get(f"{base}/transfer-targets", headers=desk.headers("agent_east"))
+    assert targets.status_code == 200, targets.text
+    groups = targets.json()["groups"]
+    assert [(g["name"], g["own"], g["team_name"]) for g in groups] == [
+        ("华东售前", True, "华东"),
+        ("华南售后", False, "华南"),
+    ]
+    assert world.users["agent_south"].id in {a["user_id"] for a in targets.json()["agents"]}
+    # Outsiders of the conversation learn nothing, targets included.
+    assert client.get(f"{base}/transfer-targets", headers=desk.headers("agent_south")).status_code == 404
+    moved = client.post(
+        f"{base}/transfer", headers=desk.headers("agent_east"), json={"to_group_id": south_group, "note": "售后问题"}
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["status"] == "queued" and moved.json()["skill_group_id"] == south_group
+    assert client.get(base, headers=desk.headers("sup_south")).status_code == 200
+    assert client.get(base, headers=desk.headers("agent_east")).status_code == 404

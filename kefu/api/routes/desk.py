@@ -3,6 +3,11 @@ whom the conversation can be transferred to (坐席工作台：客户信息、�
 
 Both read through ``access_conversation`` (the staff conversation API's scope), so whoever may not see the
 conversation gets the same 404 as for a missing id; earlier conversations are only those the caller may see.
+
+Transfer targets are the whole tenant's skill groups and their agents, not only the caller's subtree: a
+customer goes where his problem is handled (售前 → 售后, a regional team → head office), and an agent's
+scope limits what he sees and supervises, not where he may hand a customer. The receiving team owns the
+conversation from then on (its ``team_id``), so the sender stops seeing it unless it is in his scope.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from kefu.models.channel import Channel
 from kefu.models.conversation import Conversation, ConversationStatus
 from kefu.models.skill_group import SkillGroup, SkillGroupAgent
 from kefu.models.staff import Role, User
+from kefu.models.team import Team
 from kefu.models.visitor import Visitor
 
 router = APIRouter(prefix="/conversations", tags=["会话 conversations"])
@@ -72,6 +78,9 @@ class TransferGroup(BaseModel):
     skill_group_id: int
     name: str
     mode: str
+    team_id: int
+    team_name: str
+    own: bool = Field(description="调用者范围内的技能组 / a group of the caller's own scope (listed first)")
 
 
 class TransferTargets(BaseModel):
@@ -140,16 +149,24 @@ def customer_of(conversation_id: PathId, caller: CallerDep, db: DbDep) -> Custom
     "/{conversation_id}/transfer-targets",
     response_model=TransferTargets,
     summary="可转接的坐席与技能组 / agents and skill groups to transfer to",
-    description="调用者可见的技能组，以及服务这些技能组的在职坐席（含状态与当前接待量）。"
-    " / The skill groups the caller sees and the active agents who serve them, with status and load.",
+    description="本租户全部技能组（调用者范围内的在前），以及服务这些技能组的在职坐席（含状态与当前接待量）；"
+    "可跨团队转接，例如售前转售后、分部转总部。"
+    " / Every skill group of the tenant (the caller's own first) and the active agents who serve them, with"
+    " status and load: transfers may cross teams (pre-sales to after-sales, a region to head office).",
 )
 def transfer_targets(conversation_id: PathId, caller: CallerDep, db: DbDep) -> TransferTargets:
     conv = access_conversation(db, caller, conversation_id)
     groups = db.scalars(
-        select(SkillGroup)
-        .where(SkillGroup.tenant_id == caller.tenant_id, skill_group_visible_clause(caller))
-        .order_by(SkillGroup.id)
+        select(SkillGroup).where(SkillGroup.tenant_id == caller.tenant_id).order_by(SkillGroup.id)
     ).all()
+    own = set(
+        db.scalars(
+            select(SkillGroup.id).where(SkillGroup.tenant_id == caller.tenant_id, skill_group_visible_clause(caller))
+        )
+    )
+    team_names = {
+        row.id: row.name for row in db.execute(select(Team.id, Team.name).where(Team.tenant_id == caller.tenant_id))
+    }
     group_ids = [g.id for g in groups]
     agents = db.scalars(
         select(User)
@@ -183,5 +200,18 @@ def transfer_targets(conversation_id: PathId, caller: CallerDep, db: DbDep) -> T
             for u in agents
             if u.id != conv.agent_id
         ],
-        groups=[TransferGroup(skill_group_id=g.id, name=g.name, mode=g.mode.value) for g in groups],
+        groups=sorted(
+            (
+                TransferGroup(
+                    skill_group_id=g.id,
+                    name=g.name,
+                    mode=g.mode.value,
+                    team_id=g.team_id,
+                    team_name=team_names.get(g.team_id, ""),
+                    own=g.id in own,
+                )
+                for g in groups
+            ),
+            key=lambda g: (not g.own, g.skill_group_id),
+        ),
     )
