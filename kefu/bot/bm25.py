@@ -196,6 +196,11 @@ class Bm25Index:
         norm = k1 * (1.0 - b + b * length / self.average_length)
         return sum(w * self.idf(t) * (k1 + 1.0) * tfs[t] / (tfs[t] + norm) for t, w in weights.items() if t in tfs)
 
+    def terms_of(self, key: int) -> Mapping[str, float] | None:
+        """The terms ``key`` was indexed with (None if unknown)."""
+        slot = self._slot_of.get(key)
+        return self._docs[slot] if slot is not None else None
+
     def slot_of(self, key: int) -> int | None:
         return self._slot_of.get(key)
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from kefu.bot.decision import Hit
     from kefu.bot.matcher import KbDoc, Matcher
 
-__all__ = ["Probe", "calibrate", "choose_thresholds", "probes"]
+__all__ = ["Probe", "calibrate", "choose_thresholds", "hash_text", "probes"]
 
 MIN_PROBES = 50  # of each kind; below this the defaults are safer than a threshold fit to a handful
 MAX_PROBES = 1500  # of each kind; more changes the thresholds little and costs build time
@@ -50,8 +50,12 @@ class Probe:
     in_top3: bool
 
 
-def _hash(text: str) -> int:
+def hash_text(text: str) -> int:
+    """A stable hash (the same in every process) that picks held-out entries and questions."""
     return zlib.crc32(text.encode("utf-8"))
+
+
+_hash = hash_text
 
 
 def _probe(hits: list[Hit], entry_id: str | None) -> Probe:

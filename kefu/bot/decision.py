@@ -11,7 +11,7 @@ __all__ = ["Decision", "Hit", "Outcome", "Thresholds", "decide"]
 @dataclass(frozen=True)
 class Hit:
     entry_id: str
-    score: float  # about 0..1: the share of the query's BM25 weight that the entry matches
+    score: float  # about 0..1: how much of the query the entry matches (BM25 re-ranked, ``matcher``)
     matched_question: str  # the entry's question (as written in the knowledge base) that matched best
 
 

@@ -68,3 +68,11 @@ def test_compaction_keeps_the_live_documents() -> None:
         index.remove(key)
     assert len(index) == 1 and len(index.keys()) < 1100  # dead slots were compacted away
     assert scored(index, {"keep": 1.0})[1] > 0.0 and index.df("tmp") == 0
+
+
+def test_terms_of_gives_a_documents_terms_until_it_is_removed() -> None:
+    index = Bm25Index()
+    index.add(1, {"w:退货": 1.0, "c:退": 1.0})
+    assert index.terms_of(1) == {"w:退货": 1.0, "c:退": 1.0}
+    index.remove(1)
+    assert index.terms_of(1) is None and index.terms_of(2) is None
