@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -29,13 +28,6 @@ R = TypeVar("R")
 
 _PENDING = "kefu_pending_events"
 _DEPTH = "kefu_action_depth"
-_WRITE_LOCK = "kefu_write_lock"
-#: How long an action waits for another one of this process to finish writing (SQLite's busy timeout).
-WRITE_WAIT_S = 30.0
-
-
-class WriteBusy(RuntimeError):
-    """Another action of this process held SQLite's write lock for longer than ``WRITE_WAIT_S``."""
 
 
 class Database:
@@ -44,15 +36,8 @@ class Database:
     def __init__(self, engine: Engine, bus: EventBus) -> None:
         self.engine = engine
         self.bus = bus
-        info: dict[str, Any] = {"bus": bus}
-        if engine.dialect.name == "sqlite":
-            # SQLite has one writer at a time. Actions of one process queue for it on this lock instead of
-            # in SQLite's busy handler, which polls with sleeps of up to 100 ms: under a burst of visitors
-            # (hundreds of conversations starting at once) that polling, not the writing, was the time.
-            # Other processes on the same file still meet SQLite's busy timeout.
-            info[_WRITE_LOCK] = threading.RLock()
         # expire_on_commit=False: actions return objects that routes serialise after the commit.
-        self.sessionmaker = sessionmaker(engine, expire_on_commit=False, info=info)
+        self.sessionmaker = sessionmaker(engine, expire_on_commit=False, info={"bus": bus})
 
     @property
     def backend(self) -> str:
@@ -94,23 +79,14 @@ def action(fn: Callable[Concatenate[Session, P], R]) -> Callable[Concatenate[Ses
                     del db.info.get(_PENDING, [])[mark:]
                     raise
             _end_read(db)
-            # Waited for holding no pooled connection (the read transaction just ended gave its own back):
-            # the holder of the lock may need one from the pool to finish.
-            lock: threading.RLock | None = db.info.get(_WRITE_LOCK)
-            if lock is not None and not lock.acquire(timeout=WRITE_WAIT_S):
-                raise WriteBusy(f"waited {WRITE_WAIT_S:.0f}s for the database's write lock")
+            db.connection(execution_options={WRITE_OPTION: True})
             try:
-                db.connection(execution_options={WRITE_OPTION: True})
-                try:
-                    result = fn(db, *args, **kwargs)
-                    db.commit()
-                except BaseException:
-                    db.rollback()
-                    raise
-                return result
-            finally:
-                if lock is not None:
-                    lock.release()
+                result = fn(db, *args, **kwargs)
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+            return result
         finally:
             db.info[_DEPTH] = depth
 
