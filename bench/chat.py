@@ -8,7 +8,10 @@ Runs, in one go:
 2. ``kefu serve`` (subprocess) on a freshly seeded tenant: each visitor keeps a window of un-acked
    ``send`` frames; the figure is messages delivered to the agents' sockets per second (send → commit →
    ack → event → agent);
-3. a paced phase on kefu at a fixed offered load (``--rate`` messages/s over up to 500 conversations):
+3. both servers stay up and their saturation rounds alternate — relay, kefu, relay, kefu … (``--rounds``
+   each) — so that whatever else the machine does at the time weighs on both alike; the figures are the
+   medians (on a 2-CPU box one relay phase and one kefu phase minutes apart gave ratios from 0.17 to 0.35);
+4. a paced phase on kefu at a fixed offered load (``--rate`` messages/s over up to 500 conversations):
    visitor→agent latency, matched by ``client_msg_id``.
 
 Prints one JSON object on stdout (progress on stderr). See bench/README.md.
@@ -26,12 +29,14 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -342,7 +347,24 @@ async def drain_until_quiet(stats: Stats, mine: list[str], quiet: float) -> None
         await asyncio.sleep(0.1)
 
 
-async def relay_phase(port: int, n: int, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass
+class Side:
+    """One server's connected clients: its visitors keep the windows, its agents' readers count."""
+
+    name: str
+    stats: Stats
+    visitors: list[Visitor]
+    sockets: list[Any]  # every socket of this side, agents' included
+    readers: list[asyncio.Task[None]]
+    rates: list[float] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await closed(self.sockets)
+        for task in self.readers + [v.reader for v in self.visitors]:
+            task.cancel()
+
+
+async def relay_setup(port: int, n: int, args: argparse.Namespace) -> Side:
     stats = Stats()
     base = f"ws://127.0.0.1:{port}"
     agents = await gather_limited([connect(f"{base}/a/{i}") for i in range(n)])
@@ -350,17 +372,20 @@ async def relay_phase(port: int, n: int, args: argparse.Namespace) -> dict[str, 
     await asyncio.sleep(0.2)
     vsocks = await gather_limited([connect(f"{base}/v/{i}") for i in range(n)])
     visitors = [Visitor(ws, stats, args.window) for ws in vsocks]
-    log(f"relay: {n} pairs connected; saturating for {args.seconds}s (window {args.window})")
-    rate, sent = await saturate(visitors, stats, "r", seconds=args.seconds, warm=args.warm, drain=5)
-    lost = sum(1 for c in stats.sent if c not in stats.received)
-    await closed(vsocks + agents)
-    for r in readers:
-        r.cancel()
-    log(f"relay: {rate:.0f} msgs/s, sent {sent}, lost {lost}, dup {stats.dup}")
-    return {"rate": rate, "lost": lost, "dup": stats.dup}
+    log(f"relay: {n} pairs connected (window {args.window})")
+    return Side("relay", stats, visitors, vsocks + agents, readers)
 
 
-async def kefu_phase(port: int, world: dict[str, Any], n: int, args: argparse.Namespace) -> dict[str, Any]:
+async def saturate_round(side: Side, round_no: int, args: argparse.Namespace) -> None:
+    prefix = f"{side.name[0]}{round_no}."
+    rate, sent = await saturate(
+        side.visitors, side.stats, prefix, seconds=args.seconds, warm=args.warm, drain=args.drain
+    )
+    side.rates.append(rate)
+    log(f"{side.name} round {round_no + 1}: {rate:.0f} msgs/s delivered to agents, {sent} sent")
+
+
+async def kefu_setup(port: int, world: dict[str, Any], n: int, args: argparse.Namespace) -> Side:
     stats = Stats()
     base = f"ws://127.0.0.1:{port}"
     agent_socks = []
@@ -392,10 +417,12 @@ async def kefu_phase(port: int, world: dict[str, Any], n: int, args: argparse.Na
         await asyncio.wait_for(stats.assigned_event.wait(), 60)
     except TimeoutError:
         log(f"kefu: only {stats.assigned} of {n} conversations were assigned within 60 s")
-    log(f"kefu: {n} conversations started and assigned in {time.monotonic() - t_setup:.1f}s; saturating")
-    rate, sent = await saturate(visitors, stats, "k", seconds=args.seconds, warm=args.warm, drain=args.drain)
-    log(f"kefu: {rate:.0f} msgs/s delivered to agents, {sent} sent")
+    log(f"kefu: {n} conversations started and assigned in {time.monotonic() - t_setup:.1f}s")
+    return Side("kefu", stats, visitors, visitors_socks(visitors) + agent_socks, readers)
 
+
+async def kefu_paced(side: Side, args: argparse.Namespace) -> dict[str, Any]:
+    stats, visitors, n = side.stats, side.visitors, len(side.visitors)
     # Paced phase: fixed offered load, open loop (sends do not wait for acks).
     m = min(n, 500)
     paced = visitors[:m]
@@ -403,7 +430,7 @@ async def kefu_phase(port: int, world: dict[str, Any], n: int, args: argparse.Na
         v.window = asyncio.Semaphore(1 << 30)
     interval = m / args.rate
     t0 = time.monotonic() + 0.2
-    end = t0 + args.warm + args.seconds
+    end = t0 + args.warm + args.paced_seconds
 
     async def pace(i: int, v: Visitor) -> None:
         nxt = t0 + interval * i / m
@@ -416,7 +443,7 @@ async def kefu_phase(port: int, world: dict[str, Any], n: int, args: argparse.Na
             k += 1
             nxt += interval
 
-    log(f"kefu: paced {args.rate}/s over {m} conversations for {args.warm + args.seconds:.0f}s")
+    log(f"kefu: paced {args.rate}/s over {m} conversations for {args.warm + args.paced_seconds:.0f}s")
     await asyncio.gather(*(pace(i, v) for i, v in enumerate(paced)))
     offered_end = time.monotonic()
     mine = [c for c in stats.sent if c.startswith("p")]
@@ -432,17 +459,11 @@ async def kefu_phase(port: int, world: dict[str, Any], n: int, args: argparse.Na
     errors: dict[str, int] = defaultdict(int)
     for code in stats.errors.values():
         errors[code] += 1
-    await closed(visitors_socks(visitors) + agent_socks)
-    for r in readers:
-        r.cancel()
-    for v in visitors:
-        v.reader.cancel()
     p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
     log(
         f"kefu: latency p50 {p50} ms p99 {p99} ms; never acked {never_acked}, acked not delivered {acked_not_delivered}"
     )
     return {
-        "rate": rate,
         "p50_ms": None if p50 is None else round(p50, 2),
         "p99_ms": None if p99 is None else round(p99, 2),
         "ack_p50_ms": None if not ack_lat else round(percentile(ack_lat, 0.5) or 0, 2),
@@ -453,8 +474,25 @@ async def kefu_phase(port: int, world: dict[str, Any], n: int, args: argparse.Na
         "duplicated": stats.dup,
         "errors": dict(errors),
         "messages": len(counted),
-        "agents": len(agent_socks),
+        "agents": len(side.sockets) - n,
     }
+
+
+async def run_all(
+    relay_port: int, kefu_port: int, world: dict[str, Any], n: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Both servers are up; their saturation rounds alternate (relay, kefu, relay, kefu, …) so that a change
+    in what else the machine is doing hits both alike; then the paced phase on kefu."""
+    relay = await relay_setup(relay_port, n, args)
+    kefu = await kefu_setup(kefu_port, world, n, args)
+    for round_no in range(args.rounds):
+        await saturate_round(relay, round_no, args)
+        await saturate_round(kefu, round_no, args)
+    paced = await kefu_paced(kefu, args)
+    relay_lost = sum(1 for c in relay.stats.sent if c not in relay.stats.received)
+    await relay.close()
+    await kefu.close()
+    return {"relay": relay, "kefu": kefu, "paced": paced, "relay_lost": relay_lost}
 
 
 def visitors_socks(visitors: list[Visitor]) -> list[Any]:
@@ -467,7 +505,9 @@ def visitors_socks(visitors: list[Visitor]) -> list[Any]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--conversations", type=int, default=500)
-    p.add_argument("--seconds", type=float, default=10.0, help="measured seconds of each phase")
+    p.add_argument("--seconds", type=float, default=5.0, help="measured seconds of each saturation round")
+    p.add_argument("--paced-seconds", type=float, default=10.0, help="measured seconds of the paced phase")
+    p.add_argument("--rounds", type=int, default=3, help="saturation rounds per server, alternating (median)")
     p.add_argument("--warm", type=float, default=2.0, help="warm-up seconds before each measured part")
     p.add_argument("--rate", type=float, default=1000.0, help="offered load of the latency phase (msgs/s)")
     p.add_argument("--window", type=int, default=4, help="un-acked messages each visitor keeps in flight")
@@ -483,7 +523,8 @@ def main() -> None:
         run_relay_server(args.relay_server)
         return
     if args.quick:
-        args.conversations, args.seconds, args.warm, args.rate = 20, 2.0, 0.5, 100.0
+        args.conversations, args.seconds, args.warm, args.rate, args.rounds = 20, 2.0, 0.5, 100.0, 1
+        args.paced_seconds = 2.0
     with contextlib.suppress(ImportError):
         import uvloop
 
@@ -501,8 +542,6 @@ def main() -> None:
         relay = start([sys.executable, __file__, "--relay-server", str(relay_port)], dict(os.environ), tmp)
         procs.append(relay)
         wait_tcp(relay_port, relay)
-        relay_res = asyncio.run(relay_phase(relay_port, n, args))
-        stop(relay)
 
         log(f"seeding {backend} ...")
         world = seed(db_url, n)
@@ -519,18 +558,19 @@ def main() -> None:
         server = start([sys.executable, "-m", "kefu.cli", "serve", "--port", str(port)], env, tmp)
         procs.append(server)
         wait_http(f"http://127.0.0.1:{port}/healthz", server)
-        kefu_res = asyncio.run(kefu_phase(port, world, n, args))
-        stop(server)
+        result = asyncio.run(run_all(relay_port, port, world, n, args))
     finally:
         for proc in procs:
             stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
+    relay_side, kefu_side, kefu_res = result["relay"], result["kefu"], result["paced"]
+    ratios = [k / r for k, r in zip(kefu_side.rates, relay_side.rates, strict=True) if r]
     out = {
         "conversations": n,
-        "kefu_msgs_per_s": round(kefu_res["rate"], 1),
-        "relay_msgs_per_s": round(relay_res["rate"], 1),
-        "ratio": round(kefu_res["rate"] / relay_res["rate"], 4) if relay_res["rate"] else None,
+        "kefu_msgs_per_s": round(statistics.median(kefu_side.rates), 1),
+        "relay_msgs_per_s": round(statistics.median(relay_side.rates), 1),
+        "ratio": round(statistics.median(ratios), 4) if ratios else None,
         "p50_ms": kefu_res["p50_ms"],
         "p99_ms": kefu_res["p99_ms"],
         "lost": kefu_res["lost"],
@@ -539,6 +579,8 @@ def main() -> None:
         "machine": machine(),
         "detail": {
             "seconds": args.seconds,
+            "rounds_per_server": args.rounds,
+            "paced_seconds": args.paced_seconds,
             "window": args.window,
             "agents": kefu_res["agents"],
             "offered_rate": args.rate,
@@ -548,8 +590,16 @@ def main() -> None:
             "acked_not_delivered": kefu_res["acked_not_delivered"],
             "errors": kefu_res["errors"],
             "kefu_messages": kefu_res["messages"],
-            "relay_lost": relay_res["lost"],
-            "relay_duplicated": relay_res["dup"],
+            "relay_lost": result["relay_lost"],
+            "relay_duplicated": relay_side.stats.dup,
+            "rounds": [
+                {
+                    "relay_msgs_per_s": round(r, 1),
+                    "kefu_msgs_per_s": round(k, 1),
+                    "ratio": round(k / r, 4) if r else None,
+                }
+                for r, k in zip(relay_side.rates, kefu_side.rates, strict=True)
+            ],
         },
     }
     print(json.dumps(out, ensure_ascii=False))
