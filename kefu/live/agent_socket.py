@@ -136,7 +136,7 @@ class AgentSession:
                 )
             raise not_found("会话", "conversation")
 
-    async def send(self, frame: dict[str, Any]) -> dict[str, Any]:
+    async def send(self, frame: dict[str, Any]) -> dict[str, Any] | None:
         cid = frames.need_int(frame, "conversation_id")
         cmid = frames.client_msg_id(frame)
         body = frames.need_str(frame, "body", max_len=5000) or ""
@@ -163,6 +163,7 @@ class AgentSession:
                 client_msg_id=cmid,
                 attachment=attachment,
             ),
+            frame.get("ref"),
         )
 
     async def grab(self, frame: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 OUTBOX_SIZE = 1000
 #: Own messages a socket may have in flight whose ``message`` echo is held back (see ``Connection.own``).
 OWN_IN_FLIGHT = 1000
+_NOT_OWN, _ACKED, _ACKED_HERE = object(), object(), object()
 #: Offers sent to an agent at once when he becomes free (the oldest first; more follow as they go).
 OFFER_SNAPSHOT = 50
 CLOSE_TOO_SLOW = 4008
@@ -60,35 +61,54 @@ class Connection:
         self.closed = False
         #: Frames pushed before the first one (welcome) was sent; they follow it.
         self._early: list[dict[str, Any] | str] | None = []
-        #: (conversation id, client_msg_id) of messages this socket sent whose ``message`` event has not
-        #: come by yet: the socket gets its own message in the ``ack`` (which carries it), so the event's
-        #: ``message`` frame is not sent back to it — one frame fewer per message on the hot path.
-        self.own: set[tuple[int, str, str]] = set()
+        #: Messages this socket sent, by (conversation id, sender kind, client_msg_id), whose ``message``
+        #: event has not come by yet: the socket gets its own message in the ``ack`` (which carries it) and
+        #: no ``message`` frame for it — one frame fewer per message on the hot path. The value is the
+        #: send's ``ref`` until its ack is out, then ``_ACKED``.
+        self.own: dict[tuple[int, str, str], Any] = {}
 
-    def wants_echo(self, conversation_id: int, sender: str, client_msg_id: str | None) -> bool:
-        """False (once) for the ``message`` of a send this socket is being or was acknowledged for."""
-        if client_msg_id is None or not self.own:
-            return True
-        key = (conversation_id, sender, client_msg_id)
-        if key in self.own:
-            self.own.discard(key)
+    def own_message(self, event: EventEnvelope) -> bool:
+        """Whether ``event`` is the ``message`` of a send on this socket (then no ``message`` frame goes
+        out for it). If the event comes before the sender's ack was sent, the ack goes out now, in the
+        message's place: the socket still sees every seq in order."""
+        if not self.own:
             return False
+        p = event.payload
+        key = (event.conversation_id or 0, p.get("sender_kind") or "", p.get("client_msg_id") or "")
+        ref = self.own.get(key, _NOT_OWN)
+        if ref is _NOT_OWN:
+            return False
+        if ref is _ACKED:
+            del self.own[key]
+        else:
+            self.own[key] = _ACKED_HERE
+            frame = ack_of_event(event)
+            if ref is not None:
+                frame["ref"] = ref
+            self.push(frame)
         return True
 
-    async def store(self, writer: MessageWriter, request: SendRequest) -> dict[str, Any]:
-        """Store a message sent on this socket; the ``ack`` frame for it, which carries the message."""
+    async def store(self, writer: MessageWriter, request: SendRequest, ref: Any = None) -> dict[str, Any] | None:
+        """Store a message sent on this socket. The ``ack`` frame for it (which carries the message), or None
+        when the hub already sent that ack (see ``own_message``)."""
         key = (request.conversation_id, request.sender_kind.value, request.client_msg_id or "")
         if request.client_msg_id is not None:
             if len(self.own) >= OWN_IN_FLIGHT:  # events lost (bus down): echo again rather than grow
                 self.own.clear()
-            self.own.add(key)
+            self.own[key] = ref
         try:
             stored = await writer.send(request)
         except BaseException:
-            self.own.discard(key)
+            self.own.pop(key, None)
             raise
+        state = self.own.get(key, _NOT_OWN)
+        if state is _ACKED_HERE:  # the event came first and its ack went out in its place
+            del self.own[key]
+            return None
         if stored.duplicate:  # stored before: no event comes for it
-            self.own.discard(key)
+            self.own.pop(key, None)
+        elif state is not _NOT_OWN:
+            self.own[key] = _ACKED  # the event is still to come; it is not sent here
         return ack_frame(stored, request)
 
     def start(self, first: dict[str, Any]) -> None:
@@ -210,6 +230,22 @@ def message_frame(event: EventEnvelope) -> dict[str, Any]:
             "client_msg_id": p.get("client_msg_id"),
             "created_at": p.get("created_at") or event.occurred_at.isoformat(),
         },
+    }
+
+
+def ack_of_event(event: EventEnvelope) -> dict[str, Any]:
+    """The ``ack`` of a committed message, built from its ``message.sent`` event (same shape as
+    ``ack_frame``)."""
+    message = message_frame(event)["message"]
+    return {
+        "type": "ack",
+        "client_msg_id": message["client_msg_id"],
+        "conversation_id": event.conversation_id,
+        "message_id": message["id"],
+        "seq": message["seq"],
+        "created_at": message["created_at"],
+        "duplicate": False,
+        "message": message,
     }
 
 
@@ -377,12 +413,11 @@ class Hub:
         if cid is None:
             return
         text = encode(message_frame(event))
-        sender, cmid = event.payload.get("sender_kind", ""), event.payload.get("client_msg_id")
         receivers: list[Connection] = [*self.visitors.get(cid, ())]
         if event.user_id is not None:
             receivers += self.agents.get(event.user_id, ())
         for conn in receivers:
-            if conn.wants_echo(cid, sender, cmid):
+            if not conn.own_message(event):
                 conn.push(text)
 
     async def _on_transient(self, event: EventEnvelope) -> None:

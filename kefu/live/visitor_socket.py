@@ -284,7 +284,7 @@ class VisitorSession:
         if "notice" in conv:
             self.conn.push({"type": "notice", "conversation_id": conv["id"]} | conv["notice"])
 
-    async def send(self, frame: dict[str, Any]) -> dict[str, Any]:
+    async def send(self, frame: dict[str, Any]) -> dict[str, Any] | None:
         cmid = frames.client_msg_id(frame)
         body = frames.need_str(frame, "body", max_len=5000) or ""
         kind = frame.get("kind", "text")
@@ -316,14 +316,16 @@ class VisitorSession:
                         client_msg_id=cmid,
                         attachment=attachment,
                     ),
+                    frame.get("ref"),
                 )
             except Conflict as exc:
                 if exc.code != "conversation.ended":
                     raise
                 self.open_conversation_id = None
                 continue
-            if self.bot_phase and kind == "text" and not ack["duplicate"]:
-                self._start_bot_turn(ack["conversation_id"], body, entry_id)
+            # ack is None when the hub sent it already (then it was a new message, not a resend)
+            if self.bot_phase and kind == "text" and not (ack and ack["duplicate"]):
+                self._start_bot_turn(self.open_conversation_id, body, entry_id)
             return ack
         raise Conflict(Msg("会话已结束", "the conversation has ended"), code="conversation.ended")
 
