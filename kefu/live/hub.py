@@ -190,26 +190,36 @@ class AgentConnection(Connection):
 
 def ack_frame(stored: Stored, request: SendRequest) -> dict[str, Any]:
     """The answer to a ``send``: the message as stored (the same object as in a ``message`` frame)."""
+    message = {
+        "id": stored.message_id,
+        "seq": stored.seq,
+        "sender": request.sender_kind.value,
+        "sender_id": request.sender_id,
+        "kind": request.kind.value,
+        "body": request.body,
+        "attachment": request.attachment,
+        "meta": request.meta,
+        "client_msg_id": stored.client_msg_id,
+        "created_at": stored.created_at.isoformat(),
+    }
+    return _ack(stored.conversation_id, message, duplicate=stored.duplicate)
+
+
+def ack_of_event(event: EventEnvelope) -> dict[str, Any]:
+    """The ``ack`` of a committed message, built from its ``message.sent`` event."""
+    return _ack(event.conversation_id, message_frame(event)["message"], duplicate=False)
+
+
+def _ack(conversation_id: int | None, message: dict[str, Any], *, duplicate: bool) -> dict[str, Any]:
     return {
         "type": "ack",
-        "client_msg_id": stored.client_msg_id,
-        "conversation_id": stored.conversation_id,
-        "message_id": stored.message_id,
-        "seq": stored.seq,
-        "created_at": stored.created_at.isoformat(),
-        "duplicate": stored.duplicate,
-        "message": {
-            "id": stored.message_id,
-            "seq": stored.seq,
-            "sender": request.sender_kind.value,
-            "sender_id": request.sender_id,
-            "kind": request.kind.value,
-            "body": request.body,
-            "attachment": request.attachment,
-            "meta": request.meta,
-            "client_msg_id": stored.client_msg_id,
-            "created_at": stored.created_at.isoformat(),
-        },
+        "client_msg_id": message["client_msg_id"],
+        "conversation_id": conversation_id,
+        "message_id": message["id"],
+        "seq": message["seq"],
+        "created_at": message["created_at"],
+        "duplicate": duplicate,
+        "message": message,
     }
 
 
@@ -230,22 +240,6 @@ def message_frame(event: EventEnvelope) -> dict[str, Any]:
             "client_msg_id": p.get("client_msg_id"),
             "created_at": p.get("created_at") or event.occurred_at.isoformat(),
         },
-    }
-
-
-def ack_of_event(event: EventEnvelope) -> dict[str, Any]:
-    """The ``ack`` of a committed message, built from its ``message.sent`` event (same shape as
-    ``ack_frame``)."""
-    message = message_frame(event)["message"]
-    return {
-        "type": "ack",
-        "client_msg_id": message["client_msg_id"],
-        "conversation_id": event.conversation_id,
-        "message_id": message["id"],
-        "seq": message["seq"],
-        "created_at": message["created_at"],
-        "duplicate": False,
-        "message": message,
     }
 
 
