@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import available_timezones
 
 from pydantic import Field, field_validator
@@ -36,6 +37,12 @@ class Settings(BaseSettings):
     conversation_idle_timeout_s: float = Field(default=1800.0, ge=0)
     #: Where chat attachments are stored (default: ``var_dir``/uploads).
     upload_dir: Path | None = None
+    #: Where messages are committed: ``process`` (a child process of each server, which keeps the event
+    #: loop's GIL free for the sockets) or ``thread`` (a thread of the server process).
+    message_writer: Literal["process", "thread"] = "process"
+    #: Freeze what the server keeps for its life out of the garbage collector's sight, and collect the
+    #: youngest objects less often (``kefu.ops.gc_tuning``); for a serving process, not for tests.
+    gc_tuning: bool = True
     log_level: str = "INFO"
     log_json: bool = True
 

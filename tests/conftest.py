@@ -145,6 +145,10 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         bus_namespace=NAMESPACE,
         secret_key="test-secret-key",
         log_json=False,
+        # The in-process tests commit on a thread (a child process per app would cost each test a second);
+        # the process writer has tests of its own, and every test of a real server uses it.
+        message_writer="thread",
+        gc_tuning=False,  # process-wide: tested on its own (tests/ops/test_gc_tuning.py)
     )
 
 

@@ -20,6 +20,7 @@ from kefu.db.engine import WRITE_OPTION
 
 if TYPE_CHECKING:
     from kefu.events.bus import EventBus
+    from kefu.events.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,18 @@ def _publish_after_commit(db: Session) -> None:
     if bus is None:
         return
     from kefu.events.envelope import EventEnvelope, envelope_of
-    from kefu.ops.metrics import EVENTS_PUBLISH_FAILURES, EVENTS_PUBLISHED
 
     # Rows added through the ORM (emit) become envelopes now; emit_many queued envelopes already.
-    envelopes = [row if isinstance(row, EventEnvelope) else envelope_of(row) for row in pending]
+    publish_envelopes(bus, [row if isinstance(row, EventEnvelope) else envelope_of(row) for row in pending])
+
+
+def publish_envelopes(bus: EventBus, envelopes: list[EventEnvelope]) -> None:
+    """Hand committed events to ``bus``; a failure is counted and logged, never raised (the events are
+    committed and remain the record; live consumers catch up from the table)."""
+    if not envelopes:
+        return
+    from kefu.ops.metrics import EVENTS_PUBLISH_FAILURES, EVENTS_PUBLISHED
+
     try:
         bus.publish(envelopes)
         EVENTS_PUBLISHED.labels(bus.backend).inc(len(envelopes))

@@ -30,7 +30,7 @@ from kefu.db.session import Database
 from kefu.events.bus import SubscriptionLagged
 from kefu.events.envelope import EventEnvelope
 from kefu.live.frames import encode
-from kefu.live.writer import MessageWriter
+from kefu.live.writer import BatchingWriter
 from kefu.models.conversation import Conversation
 from kefu.models.skill_group import DistributionMode, SkillGroup, SkillGroupAgent
 from kefu.models.staff import User
@@ -88,7 +88,7 @@ class Connection:
             self.push(frame)
         return True
 
-    async def store(self, writer: MessageWriter, request: SendRequest, ref: Any = None) -> dict[str, Any] | None:
+    async def store(self, writer: BatchingWriter, request: SendRequest, ref: Any = None) -> dict[str, Any] | None:
         """Store a message sent on this socket. The ``ack`` frame for it (which carries the message), or None
         when the hub already sent that ack (see ``own_message``)."""
         key = (request.conversation_id, request.sender_kind.value, request.client_msg_id or "")

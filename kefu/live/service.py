@@ -19,8 +19,9 @@ from kefu.db.session import Database
 from kefu.events.envelope import EventEnvelope
 from kefu.live.hub import Hub
 from kefu.live.presence import Presence
-from kefu.live.writer import MessageWriter
+from kefu.live.writer import make_writer
 from kefu.models.conversation import Conversation, Message
+from kefu.ops.gc_tuning import tune_gc_for_serving
 from kefu.routing.engine import AgentStatus
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class Live:
         self.settings = settings
         self.database = database
         self.hub = Hub(database)
-        self.writer = MessageWriter(database)
+        self.writer = make_writer(database, settings.message_writer)
         #: The self-service bot: its matchers are kept current by the knowledge-base events.
         self.bot = BotService(database)
         self.hub.listeners.append(self.bot.registry.handle)
@@ -71,11 +72,12 @@ class Live:
         self._queue_task: asyncio.Task[None] | None = None
         self._presence_gone: asyncio.Task[None] | None = None
         self._warm_task: asyncio.Task[int] | None = None
+        self._gc_task: asyncio.Task[None] | None = None
         #: What each waiting visitor was last told, so only changes are sent.
         self._told: dict[int, tuple[int, int | None]] = {}
 
     async def start(self) -> None:
-        self.writer.start()
+        await asyncio.to_thread(self.writer.start)  # a writer process takes a moment to start
         await self.hub.start()
         from kefu.routing.service import RoutingService
 
@@ -84,6 +86,16 @@ class Live:
         await self.presence.start()
         self._queue_task = asyncio.create_task(self._queue_updates())
         self._warm_task = asyncio.create_task(asyncio.to_thread(self.bot.warm))
+        if self.settings.gc_tuning:
+            self._gc_task = asyncio.create_task(self._tune_gc_after_warm())
+
+    async def _tune_gc_after_warm(self) -> None:
+        """Once the bot's matchers are built, what the server keeps for its whole life is frozen out of the
+        garbage collector's sight (``kefu.ops.gc_tuning``)."""
+        assert self._warm_task is not None
+        with contextlib.suppress(Exception):  # a failed warm-up is logged by the bot; tune anyway
+            await self._warm_task
+        tune_gc_for_serving()
 
     async def stop(self) -> None:
         if self._queue_task is not None:
