@@ -5,6 +5,7 @@ loses nothing acknowledged and is replaced."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from kefu.actions.messages import SendRequest, Stored
 from kefu.actions.visitors import do_open_visitor
 from kefu.db.session import Database
 from kefu.errors import Conflict, Msg
+from kefu.events.bus import Subscription
 from kefu.events.envelope import EventEnvelope
 from kefu.live.writer import (
     BatchingWriter,
@@ -53,20 +55,16 @@ def text(cid: int, tenant_id: int, visitor: int, cmid: str, body: str = "你好"
     return SendRequest(cid, tenant_id, SenderKind.visitor, visitor, body, client_msg_id=cmid)
 
 
-async def collect_events(database: Database, sends: asyncio.Future[list[Stored | BaseException]]) -> list[str]:
-    sub = database.bus.subscribe()
+async def message_events(sub: Subscription) -> list[str]:
+    """The client_msg_ids of the message events that come until none has come for two seconds."""
     seen: list[str] = []
-    try:
-        await sends
-        while True:
-            try:
-                event = await sub.get(timeout=2)
-            except TimeoutError:
-                return seen
-            if event.type == "message.sent":
-                seen.append(event.payload["client_msg_id"])
-    finally:
-        sub.close()
+    while True:
+        try:
+            event = await sub.get(timeout=2)
+        except TimeoutError:
+            return seen
+        if event.type == "message.sent":
+            seen.append(event.payload["client_msg_id"])
 
 
 def test_both_writers_store_in_order_answer_each_message_and_publish_its_event(
@@ -81,10 +79,13 @@ def test_both_writers_store_in_order_answer_each_message_and_publish_its_event(
         requests = [text(cid, shop.tenant_id, visitor, f"c{i}", f"第{i}条") for i in range(50)]
         requests.append(text(cid, shop.tenant_id, visitor, "c7"))  # a resend
         requests.append(text(other_cid, shop.tenant_id, other_visitor, "late"))  # to an ended conversation
-        sends = asyncio.gather(*(writer.send(r) for r in requests), return_exceptions=True)
-        events = asyncio.ensure_future(collect_events(database, sends))
-        await asyncio.sleep(0)  # subscribed before anything commits
-        return await sends, await events
+        await database.bus.start()
+        try:
+            with contextlib.closing(database.bus.subscribe()) as sub:  # before anything commits
+                outcomes = await asyncio.gather(*(writer.send(r) for r in requests), return_exceptions=True)
+                return outcomes, await message_events(sub)
+        finally:
+            await database.bus.stop()
 
     outcomes, events = asyncio.run(run())
     stored = [o for o in outcomes[:50] if isinstance(o, Stored)]
