@@ -25,16 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import pickle
 import queue
+import socket
+import subprocess
 import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 
 from kefu.actions.messages import SendRequest, Stored, do_send_messages
 from kefu.db.session import Database, publish_envelopes
@@ -154,7 +154,7 @@ class ProcessMessageWriter(BatchingWriter):
     def __init__(self, database: Database, *, max_batch: int = MAX_BATCH) -> None:
         super().__init__(database, max_batch=max_batch)
         self._url = database.engine.url.render_as_string(hide_password=False)
-        self._process: BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
 
     def start(self) -> None:
@@ -167,36 +167,50 @@ class ProcessMessageWriter(BatchingWriter):
         self._close_child()
 
     def _spawn(self) -> None:
-        # spawn, not fork: the parent has threads (and an event loop) that a forked child must not inherit.
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe(duplex=True)
-        from kefu.live.writer_process import serve
-
-        process = context.Process(target=serve, args=(self._url, child), name="kefu-message-writer", daemon=True)
-        process.start()
-        child.close()
-        if not parent.poll(PROCESS_START_TIMEOUT):
-            process.kill()
-            raise RuntimeError("the message writer process did not start")
+        # A fresh interpreter (``python -m kefu.live.writer_process``), not fork: the parent has threads and
+        # an event loop that a forked child must not inherit; and not multiprocessing's spawn, which runs the
+        # parent's main module again in the child (a script that starts kefu without a main guard would
+        # start it twice). The pipe is a socket pair; the database URL goes over it, not on the command
+        # line, where any user of the machine could read a password in it.
+        parent_end, child_end = socket.socketpair()
         try:
-            hello = parent.recv_bytes()
-        except EOFError:
-            process.join(5)
-            raise RuntimeError(f"the message writer process exited at start ({process.exitcode})") from None
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "kefu.live.writer_process", str(child_end.fileno())],
+                pass_fds=[child_end.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            child_end.close()
+        conn = Connection(parent_end.detach())
+        try:
+            conn.send_bytes(self._url.encode())
+            if not conn.poll(PROCESS_START_TIMEOUT):
+                raise RuntimeError("the message writer process did not start")
+            hello = conn.recv_bytes()
+        except (EOFError, OSError):
+            conn.close()
+            process.wait(5)
+            raise RuntimeError(f"the message writer process exited at start ({process.returncode})") from None
+        except BaseException:
+            conn.close()
+            process.kill()
+            raise
         if hello != b"ready":
+            conn.close()
             process.kill()
             raise RuntimeError(f"the message writer process could not open the database: {hello.decode()}")
-        self._process, self._conn = process, parent
+        self._process, self._conn = process, conn
 
     def _close_child(self) -> None:
         conn, process, self._conn, self._process = self._conn, self._process, None, None
         if conn is not None:
             conn.close()  # the child sees the end of the pipe after its batch, and exits
         if process is not None:
-            process.join(10)
-            if process.is_alive():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
                 process.kill()
-                process.join(5)
+                process.wait(5)
 
     def _commit_batch(self, requests: list[SendRequest]) -> Sequence[Outcome]:
         if self._conn is None:
@@ -206,7 +220,7 @@ class ProcessMessageWriter(BatchingWriter):
             self._conn.send_bytes(dump_requests(requests))
             reply = self._conn.recv_bytes()
         except (EOFError, OSError):
-            exitcode = self._process.exitcode if self._process is not None else None
+            exitcode = self._process.poll() if self._process is not None else None
             log.error("the message writer process died (exit code %s); starting a new one", exitcode)
             self._close_child()
             return [_not_saved()] * len(requests)

@@ -36,13 +36,18 @@ class CollectingBus(EventBus):
         return BusHealth(self.backend, True)
 
 
-def serve(url: str, conn: Connection) -> None:
-    """Run in the child: open ``url``, then answer batches until the pipe ends."""
-    # The parent decides when this process ends (by closing the pipe after its last batch): a signal to
-    # the whole process group (Ctrl-C, a service manager's stop) must not cut a commit in half.
+def serve(conn: Connection) -> None:
+    """Run in the child: open the database whose URL comes first over ``conn``, then answer batches
+    until the pipe ends."""
+    # The parent ends this process by closing the pipe after its last batch: Ctrl-C, which the terminal
+    # sends to the whole process group, must not cut a commit in half. SIGTERM still ends it (the parent's
+    # exit terminates its daemonic children; a commit cut short is rolled back and was never acknowledged).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        url = conn.recv_bytes().decode()
+    except (EOFError, OSError):
+        return
     try:
         from kefu.actions.messages import do_send_messages
         from kefu.db.engine import make_engine
@@ -80,3 +85,8 @@ def serve(url: str, conn: Connection) -> None:
         except (BrokenPipeError, OSError):
             break  # the parent is gone; what was committed stays committed
     database.dispose()
+
+
+if __name__ == "__main__":
+    # python -m kefu.live.writer_process FD: FD is this process's end of the socket pair to its parent.
+    serve(Connection(int(sys.argv[1])))

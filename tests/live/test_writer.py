@@ -113,7 +113,7 @@ def test_a_killed_writer_process_answers_not_saved_and_a_new_one_takes_the_next_
         assert first.seq == 1
         assert writer._process is not None and writer._process.pid is not None
         os.kill(writer._process.pid, signal.SIGKILL)
-        writer._process.join(5)
+        writer._process.wait(5)
         with pytest.raises(WriterUnavailable) as lost:
             asyncio.run(writer.send(text(cid, shop.tenant_id, visitor, "during")))
         assert lost.value.code == "storage.unavailable"
@@ -132,9 +132,9 @@ def test_the_writer_process_ends_with_its_parent_and_refuses_after_stop(database
     writer = ProcessMessageWriter(database)
     writer.start()
     process = writer._process
-    assert process is not None and process.is_alive()
+    assert process is not None and process.poll() is None
     writer.stop()
-    assert not process.is_alive()
+    assert process.poll() is not None  # it has exited
     with pytest.raises(WriterUnavailable):
         asyncio.run(writer.send(text(1, 1, 1, "x")))
 
