@@ -35,6 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from typing import Literal
 
 from kefu.actions.messages import SendRequest, Stored, do_send_messages
 from kefu.db.session import Database, publish_envelopes
@@ -189,15 +190,15 @@ class ProcessMessageWriter(BatchingWriter):
             hello = conn.recv_bytes()
         except (EOFError, OSError):
             conn.close()
-            process.wait(5)
+            _end(process)
             raise RuntimeError(f"the message writer process exited at start ({process.returncode})") from None
         except BaseException:
             conn.close()
-            process.kill()
+            _end(process)
             raise
         if hello != b"ready":
             conn.close()
-            process.kill()
+            _end(process)
             raise RuntimeError(f"the message writer process could not open the database: {hello.decode()}")
         self._process, self._conn = process, conn
 
@@ -206,11 +207,7 @@ class ProcessMessageWriter(BatchingWriter):
         if conn is not None:
             conn.close()  # the child sees the end of the pipe after its batch, and exits
         if process is not None:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+            _end(process, grace=10)
 
     def _commit_batch(self, requests: list[SendRequest]) -> Sequence[Outcome]:
         if self._conn is None:
@@ -231,7 +228,16 @@ class ProcessMessageWriter(BatchingWriter):
         return outcomes
 
 
-def make_writer(database: Database, kind: str) -> BatchingWriter:
+def _end(process: subprocess.Popen[bytes], grace: float = 0) -> None:
+    """Wait up to ``grace`` seconds for ``process`` to exit, then kill it; reaped either way."""
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def make_writer(database: Database, kind: Literal["process", "thread"]) -> BatchingWriter:
     """The writer ``KEFU_MESSAGE_WRITER`` asks for; an in-memory SQLite database (which a second process
     cannot open) always gets the thread writer."""
     if kind == "process" and database.engine.url.database not in (None, "", ":memory:"):

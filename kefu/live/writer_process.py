@@ -39,9 +39,9 @@ class CollectingBus(EventBus):
 def serve(conn: Connection) -> None:
     """Run in the child: open the database whose URL comes first over ``conn``, then answer batches
     until the pipe ends."""
-    # The parent ends this process by closing the pipe after its last batch: Ctrl-C, which the terminal
-    # sends to the whole process group, must not cut a commit in half. SIGTERM still ends it (the parent's
-    # exit terminates its daemonic children; a commit cut short is rolled back and was never acknowledged).
+    # The parent ends this process by closing the pipe after its last batch (or by dying: the pipe ends
+    # too): Ctrl-C, which the terminal sends to the whole process group, must not cut a commit in half.
+    # SIGTERM still ends it; a commit cut short is rolled back and was never acknowledged.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
