@@ -24,12 +24,22 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
-from kefu.bot.decision import Outcome, decide
+from kefu.bot.decision import Decision, Hit, Outcome, Thresholds, decide
 from kefu.bot.kb_file import EvalQuery
-from kefu.bot.matcher import Matcher
 
-__all__ = ["MRR_DEPTH", "EvalReport", "evaluate", "percentile"]
+__all__ = ["MRR_DEPTH", "EvalReport", "Searcher", "evaluate", "percentile"]
+
+
+class Searcher(Protocol):
+    """What is evaluated: a ``Matcher``, or a tenant's live bot seen at one moment (``kefu.bot.trial``)."""
+
+    @property
+    def thresholds(self) -> Thresholds: ...
+
+    def search(self, query: str, k: int = 3) -> list[Hit]: ...
+
 
 MRR_DEPTH = 10
 
@@ -64,13 +74,15 @@ def _share(count: int, total: int) -> float | None:
 
 
 def evaluate(
-    matcher: Matcher,
+    matcher: Searcher,
     queries: Sequence[EvalQuery],
     *,
     clock: Callable[[], float] = time.perf_counter,
     progress: Callable[[int, int], None] | None = None,
+    on_result: Callable[[int, list[Hit], Decision], None] | None = None,
 ) -> EvalReport:
-    """Answer every query with ``matcher`` and measure (see the module docstring for the definitions)."""
+    """Answer every query with ``matcher`` and measure (see the module docstring for the definitions).
+    ``on_result`` is told each query's hits (up to ``MRR_DEPTH``) and decision, by its index."""
     in_kb = top1 = top3 = answered = answered_in = answered_right = out_kb = answered_out = 0
     reciprocal = 0.0
     latencies: list[float] = []
@@ -79,6 +91,8 @@ def evaluate(
         hits = matcher.search(item.query, k=MRR_DEPTH)
         decision = decide(hits, matcher.thresholds)
         latencies.append((clock() - started) * 1000.0)
+        if on_result is not None:
+            on_result(done - 1, hits, decision)
         is_answer = decision.outcome is Outcome.answer
         answered += is_answer
         if item.expected_id is None:

@@ -19,8 +19,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import string
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from importlib import resources
@@ -149,16 +150,30 @@ def detect_format(data: bytes, filename: str | None) -> Literal["xlsx", "csv"]:
     )
 
 
-def read_table(data: bytes, filename: str | None = None) -> ImportTable:
-    """Read an import file. Raises Invalid when the file cannot be read at all; problems with the header
-    or single rows are collected in ``ImportTable.errors``."""
+@dataclass(frozen=True)
+class Layout:
+    """The columns a file may have: their names, which are required, English aliases, and the row limit."""
+
+    columns: tuple[str, ...]
+    required: tuple[str, ...]
+    aliases: dict[str, str]
+    max_rows: int
+
+
+#: The knowledge-base import template.
+KB_LAYOUT = Layout(COLUMNS, REQUIRED, ALIASES, MAX_ROWS)
+
+
+def read_table(data: bytes, filename: str | None = None, layout: Layout = KB_LAYOUT) -> ImportTable:
+    """Read an import file (by default the knowledge-base template). Raises Invalid when the file cannot be
+    read at all; problems with the header or single rows are collected in ``ImportTable.errors``."""
     if len(data) > MAX_FILE_BYTES:
         raise Invalid(
             Msg(f"文件超过 {MAX_FILE_BYTES // 2**20} MB", f"the file is larger than {MAX_FILE_BYTES // 2**20} MB"),
             code="kb.import_too_large",
         )
     raw = _xlsx_rows(data) if detect_format(data, filename) == "xlsx" else _csv_rows(data)
-    return _table(raw)
+    return _table(raw, layout)
 
 
 def _csv_rows(data: bytes) -> Iterator[list[Any]]:
@@ -207,7 +222,7 @@ def _cell(value: Any) -> Any:
     return text
 
 
-def _table(raw: Iterator[list[Any]]) -> ImportTable:
+def _table(raw: Iterator[list[Any]], layout: Layout) -> ImportTable:
     header = next(raw, None)
     table = ImportTable(columns=[], rows=[])
     if header is None:
@@ -216,17 +231,17 @@ def _table(raw: Iterator[list[Any]]) -> ImportTable:
     names: list[str | None] = []
     for value in header:
         name = str(value).strip().lstrip("\ufeff") if value is not None else ""
-        name = ALIASES.get(name.lower(), name)
+        name = layout.aliases.get(name.lower(), name)
         if not name:
             names.append(None)
-        elif name not in COLUMNS:
+        elif name not in layout.columns:
             table.errors.append(
                 RowError(
                     1,
                     name,
                     Msg(
-                        f"未知的列“{name}”（可用的列：{'、'.join(COLUMNS)}）",
-                        f"unknown column {name!r} (known columns: {', '.join(COLUMNS)})",
+                        f"未知的列“{name}”（可用的列：{'、'.join(layout.columns)}）",
+                        f"unknown column {name!r} (known columns: {', '.join(layout.columns)})",
                     ),
                 )
             )
@@ -237,7 +252,7 @@ def _table(raw: Iterator[list[Any]]) -> ImportTable:
         else:
             names.append(name)
             table.columns.append(name)
-    for name in REQUIRED:
+    for name in layout.required:
         if name not in table.columns:
             table.errors.append(
                 RowError(1, name, Msg(f"缺少必填列“{name}”", f"the required column {name!r} is missing"))
@@ -246,12 +261,13 @@ def _table(raw: Iterator[list[Any]]) -> ImportTable:
         cells = [_cell(v) for v in values]
         if not any(isinstance(c, datetime) or c.strip() for c in cells):
             continue  # blank rows are skipped (they keep their number)
-        if len(table.rows) >= MAX_ROWS:
+        if len(table.rows) >= layout.max_rows:
+            limit = layout.max_rows
             table.errors.append(
                 RowError(
                     number,
                     None,
-                    Msg(f"文件超过 {MAX_ROWS} 行，请分批导入", f"more than {MAX_ROWS} rows; import in parts"),
+                    Msg(f"文件超过 {limit} 行，请分批处理", f"more than {limit} rows; split the file"),
                 )
             )
             break
@@ -654,24 +670,33 @@ def _csv_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def write_csv(rows: Iterator[list[str]] | list[list[str]]) -> bytes:
+def write_csv(rows: Iterator[list[str]] | list[list[str]], *, columns: Sequence[str] = COLUMNS) -> bytes:
     """UTF-8 with a byte-order mark, so that Excel opens it with the right encoding."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for row in rows:
         writer.writerow([_csv_cell(v) for v in row])
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 
 
-def write_xlsx(rows: Iterator[list[str]] | list[list[str]]) -> bytes:
+def write_xlsx(
+    rows: Iterator[list[str]] | list[list[str]],
+    *,
+    columns: Sequence[str] = COLUMNS,
+    widths: Sequence[int] = (32, 40, 60, 20, 8, 18, 18),
+    sheet_name: str = SHEET,
+    help_lines: Sequence[tuple[str, str]] | None = None,
+) -> bytes:
+    """The rows under a bold header of ``columns`` (by default the knowledge-base template, with its
+    instructions sheet)."""
     import openpyxl
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font
 
     book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet(SHEET)
-    for letter, width in zip("ABCDEFG", (32, 40, 60, 20, 8, 18, 18), strict=True):
+    sheet = book.create_sheet(sheet_name)
+    for letter, width in zip(string.ascii_uppercase, widths, strict=False):
         sheet.column_dimensions[letter].width = width
     bold = Font(bold=True)
     wrap = Alignment(wrap_text=True, vertical="top")
@@ -684,13 +709,13 @@ def write_xlsx(rows: Iterator[list[str]] | list[list[str]]) -> bytes:
             setattr(c, k, v)
         return c
 
-    sheet.append([cell(name, font=bold) for name in COLUMNS])
+    sheet.append([cell(name, font=bold) for name in columns])
     for row in rows:
         sheet.append([cell(v, alignment=wrap) if "\n" in v else cell(v) for v in row])
     notes = book.create_sheet(HELP_SHEET)
     notes.column_dimensions["A"].width = 12
     notes.column_dimensions["B"].width = 100
-    for a, b in HELP_LINES:
+    for a, b in HELP_LINES if help_lines is None else help_lines:
         notes.append([a, b])
     out = io.BytesIO()
     book.save(out)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response, UploadFile
 from sqlalchemy import select
 
-from kefu.api.deps import CallerDep, DbDep
+from kefu.api.deps import CallerDep, DbDep, LangDep
 from kefu.bot.kpi import BotEvent, BotKpis, bot_kpis
+from kefu.bot.trial import TRIAL_LAYOUT, KnownEntries, TrialRejected, plan_trial, run_trial, template
 from kefu.db.base import utcnow
 from kefu.errors import Forbidden, Invalid, Msg
+from kefu.kb.io import MAX_FILE_BYTES, MEDIA_TYPES, read_table
 from kefu.models.event import Event
+from kefu.models.kb import KbEntry
+from kefu.schemas.bot import BotTrialHit, BotTrialOut, BotTrialRow
 
 router = APIRouter(prefix="/bot", tags=["机器人 bot"])
 
@@ -55,3 +59,85 @@ def bot_stats(
     )
     kpis = bot_kpis(BotEvent(r.type, r.conversation_id, r.payload or {}) for r in rows)
     return BotStats(since=start, until=end, **kpis.model_dump())
+
+
+# --- 机器人测试: the bot on a list of questions ------------------------------------------------------------
+
+
+def _require_admin(caller: CallerDep) -> None:
+    if not caller.is_admin:
+        raise Forbidden(
+            Msg("只有管理员可以测试机器人", "only an administrator can test the bot"), code="bot.admin_only"
+        )
+
+
+@router.post(
+    "/trial",
+    response_model=BotTrialOut,
+    summary="机器人测试 / ask the bot every question of a file (administrators)",
+    description="上传 .xlsx 或 .csv（列：问题、标准问题；标准问题填应回答它的条目的标准问题或编号，留空表示不应回答），"
+    "机器人按访客看到的方式回答每个问题（当前知识库、词典、同义词、生效期与阈值），返回与 kefu bot eval 相同的指标"
+    "以及每一行的结果。先校验整个文件：有误的行以 422 返回（error.errors）。不写入任何数据。"
+    " / Upload .xlsx or .csv (columns 问题 and 标准问题: the standard question or number of the entry that "
+    "should answer, empty when none should). The bot answers each as a visitor would be answered (the "
+    "knowledge base, dictionary, synonyms, validity periods and thresholds of now); the answer has the "
+    "metrics of `kefu bot eval` and every row's result. Bad rows: 422 with error.errors. Nothing is stored.",
+)
+def bot_trial(file: UploadFile, request: Request, caller: CallerDep, db: DbDep, lang: LangDep) -> BotTrialOut:
+    _require_admin(caller)
+    table = read_table(file.file.read(MAX_FILE_BYTES + 1), file.filename, TRIAL_LAYOUT)
+    entries = db.execute(
+        select(KbEntry.id, KbEntry.standard_question).where(
+            KbEntry.tenant_id == caller.tenant_id, KbEntry.enabled.is_(True)
+        )
+    ).all()
+    known = KnownEntries.of([(e.id, e.standard_question) for e in entries])
+    try:
+        queries = plan_trial(table, known)
+    except TrialRejected as e:
+        raise Invalid(e.msg, code=e.code, rows=e.rows, errors=[err.to_dict(lang) for err in e.errors]) from e
+    db.rollback()  # no transaction held open while the bot answers
+    bot = request.app.state.live.bot.registry.bot_for(caller.tenant_id)
+    trial = run_trial(bot, queries, utcnow())
+    question = known.standard.get
+    return BotTrialOut(
+        **trial.report.as_dict(),
+        verdicts=trial.verdicts(),
+        thresholds_source=bot.matcher.thresholds.source,
+        rows=[
+            BotTrialRow(
+                row=r.row,
+                query=r.query,
+                expected_id=int(r.expected_id) if r.expected_id else None,
+                expected_question=question(r.expected_id) if r.expected_id else None,
+                outcome=r.outcome.value,
+                verdict=r.verdict,
+                rank=r.rank,
+                hits=[
+                    BotTrialHit(
+                        entry_id=int(h.entry_id),
+                        standard_question=question(h.entry_id) or h.matched_question,
+                        matched_question=h.matched_question,
+                        score=round(h.score, 4),
+                    )
+                    for h in r.hits
+                ],
+            )
+            for r in trial.rows
+        ],
+    )
+
+
+@router.get(
+    "/trial/template",
+    response_class=Response,
+    responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}, "description": "文件 / the file"}},
+    summary="下载机器人测试模板 / the question-list template, with two example rows",
+)
+def bot_trial_template(caller: CallerDep, format: Literal["xlsx", "csv"] = "xlsx") -> Response:
+    _require_admin(caller)
+    return Response(
+        content=template(format),
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="bot-test-template.{format}"'},
+    )

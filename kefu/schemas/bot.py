@@ -1,0 +1,47 @@
+"""What the bot's routes answer (kefu.api.routes.bot)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+Verdict = Literal["answered", "suggested", "declined", "missed", "wrong"]
+
+
+class BotTrialHit(BaseModel):
+    entry_id: int
+    standard_question: str
+    matched_question: str  # the entry's question (standard or similar) that matched best
+    score: float
+
+
+class BotTrialRow(BaseModel):
+    row: int  # in the file (the header is row 1)
+    query: str
+    expected_id: int | None  # None: no entry should answer it
+    expected_question: str | None
+    outcome: Literal["answer", "suggest", "unknown"]
+    #: answered: with the expected entry; suggested: the expected entry among the suggestions; declined: not
+    #: in the knowledge base and not answered; missed: not answered and not suggested; wrong: answered with
+    #: another entry, or answered when no entry should have
+    verdict: Verdict
+    rank: int | None  # of the expected entry among the bot's first ten candidates
+    hits: list[BotTrialHit]  # the best three
+
+
+class BotTrialOut(BaseModel):
+    """The metrics of ``kefu bot eval`` (kefu.bot.evaluate) and every row's result."""
+
+    n: int
+    top1: float | None
+    top3: float | None
+    mrr: float | None
+    answer_rate: float | None
+    answered_precision: float | None
+    false_answer_rate: float | None
+    p50_ms: float | None
+    p99_ms: float | None
+    verdicts: dict[Verdict, int]
+    thresholds_source: str
+    rows: list[BotTrialRow]
