@@ -193,3 +193,60 @@ def test_the_admin_attaches_a_learning_item(browser: Any, server: Server, watch:
     shot(visitor, "kb-9-widget-phone-learned")
     visitor_ctx.close()
     assert not watch.dialogs and not watch.errors, (watch.dialogs, watch.errors)
+
+
+def test_the_admin_tests_the_bot_on_a_question_list(
+    browser: Any, server: Server, watch: Watch, expect: Any, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("问题,标准问题\n我要怎么付钱,支持哪些支付方式\n发票能开吗,没有这个条目\n", encoding="utf-8")
+    good = tmp_path / "questions.csv"
+    good.write_text(
+        "问题,标准问题\n"
+        "我要怎么付钱,支持哪些支付方式\n"
+        "发票怎么开,怎么开发票\n"
+        "优惠券领取,优惠券怎么领\n"
+        "下单以后几天能发出,下单后多久发货\n"
+        "你们老板是谁,\n",
+        encoding="utf-8",
+    )
+    ctx, page = open_console(browser, server, watch)
+    page.get_by_test_id("menu-kb").click()
+    page.locator(".el-tabs__item").filter(has_text="机器人测试").click()
+    trial = page.get_by_test_id("bot-trial")
+    expect(trial).to_be_visible()
+
+    trial.get_by_test_id("bot-trial-input").set_input_files(str(bad))
+    expect(trial.get_by_test_id("bot-trial-file")).to_contain_text("bad.csv")
+    trial.get_by_test_id("bot-trial-run").click()
+    expect(trial.get_by_test_id("bot-trial-failed")).to_contain_text("未进行测试")
+    errors = trial.get_by_test_id("bot-trial-errors")
+    expect(errors).to_contain_text("第 3 行")
+    expect(errors).to_contain_text("没有这个条目")
+    page.wait_for_timeout(300)  # the tab's underline slides over
+    shot(page, "kb-9-bot-trial-errors")
+
+    trial.get_by_test_id("bot-trial-input").set_input_files(str(good))
+    trial.get_by_test_id("bot-trial-run").click()
+    result = trial.get_by_test_id("bot-trial-result")
+    expect(result).to_be_visible()
+    expect(trial.get_by_test_id("bot-trial-errors")).to_have_count(0)
+    expect(result.get_by_test_id("bot-trial-n")).to_contain_text("5")
+    expect(result.get_by_test_id("bot-trial-top1")).to_contain_text("%")
+    expect(result.get_by_test_id("bot-trial-chart").locator("canvas")).to_have_count(1)
+    # every question, not only those to fix, once the switch is off
+    result.get_by_test_id("bot-trial-only").click()
+    rows = result.get_by_test_id("bot-trial-rows").locator(".el-table__body .el-table__row")
+    expect(rows).to_have_count(5)
+    expect(rows.filter(has_text="你们老板是谁")).to_contain_text("不应回答")
+    expect(rows.filter(has_text="发票怎么开")).to_contain_text("怎么开发票")
+    page.wait_for_timeout(1200)  # the chart's animation
+    shot(page, "kb-9-bot-trial")
+
+    with server.admin() as http:  # the screen shows what the API answers
+        report = http.post("/api/v1/bot/trial", files={"file": ("q.csv", good.read_bytes())}).json()
+    assert report["n"] == 5 and sum(report["verdicts"].values()) == 5
+    top1 = result.get_by_test_id("bot-trial-top1").inner_text()
+    assert top1 == f"{report['top1'] * 100:.1f}%", (top1, report["top1"])
+    ctx.close()
+    assert not watch.dialogs and not watch.errors, (watch.dialogs, watch.errors)

@@ -80,3 +80,39 @@ export function categoryTree(rows: KbCategory[]): CategoryNode[] {
 }
 
 export { htmlText } from "../../shared/format";
+
+// 机器人测试 (kefu/schemas/bot.py): POST /api/v1/bot/trial.
+export type TrialVerdict = "answered" | "suggested" | "declined" | "missed" | "wrong";
+
+export interface TrialHit {
+  entry_id: number;
+  standard_question: string;
+  matched_question: string;
+  score: number;
+}
+
+export interface TrialRow {
+  row: number;
+  query: string;
+  expected_id: number | null;
+  expected_question: string | null;
+  outcome: "answer" | "suggest" | "unknown";
+  verdict: TrialVerdict;
+  rank: number | null;
+  hits: TrialHit[];
+}
+
+export interface TrialReport {
+  n: number;
+  top1: number | null;
+  top3: number | null;
+  mrr: number | null;
+  answer_rate: number | null;
+  answered_precision: number | null;
+  false_answer_rate: number | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  verdicts: Record<TrialVerdict, number>;
+  thresholds_source: string;
+  rows: TrialRow[];
+}
