@@ -186,6 +186,7 @@ class TrialRow:
     hits: tuple[Hit, ...]  # the best three
     rank: int | None  # of the expected entry among the first MRR_DEPTH hits; None: not there (or none expected)
     right: bool  # answered with the expected entry; or, with none expected, not answered
+    offered: bool  # the expected entry was among the suggestions the visitor would see
 
     @property
     def verdict(self) -> str:
@@ -196,7 +197,7 @@ class TrialRow:
             return "wrong" if self.outcome is Outcome.answer else "declined"
         if self.outcome is Outcome.answer:
             return "answered" if self.right else "wrong"
-        if self.outcome is Outcome.suggest and self.rank is not None and self.rank <= 3:
+        if self.offered:
             return "suggested"
         return "missed"
 
@@ -223,7 +224,10 @@ def run_trial(bot: TenantBot, queries: Sequence[TrialQuery], now: datetime) -> T
         rank = ranked.index(item.expected_id) + 1 if item.expected_id in ranked else None
         answered = decision.outcome is Outcome.answer
         right = (answered and decision.hits[0].entry_id == item.expected_id) if item.expected_id else not answered
-        rows.append(TrialRow(item.row, item.query, item.expected_id, decision.outcome, tuple(hits[:3]), rank, right))
+        offered = decision.outcome is Outcome.suggest and any(h.entry_id == item.expected_id for h in decision.hits)
+        rows.append(
+            TrialRow(item.row, item.query, item.expected_id, decision.outcome, tuple(hits[:3]), rank, right, offered)
+        )
 
     report = evaluate(LiveBot(bot, now), [EvalQuery(q.query, q.expected_id) for q in queries], on_result=keep)
     return Trial(report, rows)

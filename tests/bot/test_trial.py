@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kefu.bot.decision import Outcome, Thresholds
 from kefu.bot.matcher import KbDoc, Matcher
 from kefu.bot.registry import TenantBot
 from kefu.bot.trial import TRIAL_LAYOUT, KnownEntries, TrialQuery, TrialRejected, plan_trial, run_trial, template
@@ -77,3 +78,13 @@ def test_the_template_reads_back_as_two_questions(fmt: str) -> None:
     content = template(fmt)  # type: ignore[arg-type]
     planned = plan_trial(read_table(content, f"t.{fmt}", TRIAL_LAYOUT), KNOWN)
     assert [(q.query, q.expected_id) for q in planned] == [("退货要怎么弄", "1"), ("你们几点下班", None)]
+
+
+def test_suggested_means_the_visitor_would_have_seen_the_right_entry_offered() -> None:
+    never_answers = Thresholds(answer=2.0, margin=0.0, suggest=0.2, source="test")
+    bot = TenantBot(Matcher(DOCS, thresholds=never_answers))
+    trial = run_trial(bot, [TrialQuery(2, "能开发票吗", "2"), TrialQuery(3, "能开发票吗", "4")], NOW)
+    offered, not_offered = trial.rows  # entry 4 is a hit of 0.06 here, under the suggest threshold: not shown
+    assert offered.outcome is Outcome.suggest and offered.verdict == "suggested" and offered.offered
+    assert not_offered.verdict == "missed" and not not_offered.offered
+    assert trial.report.answer_rate == 0.0
