@@ -10,13 +10,19 @@ Definitions (over the conversations the bot replied in during the period):
 - **helpful rate** = answers whose (last) feedback is helpful / answers that got feedback.
 
 A rate with nothing under it is null, not 0.
+
+By day (``daily_bot_kpis``), each conversation counts on the tenant's local day of the bot's first reply
+in it, with everything that happened in it afterwards (also after midnight): a conversation answered at
+23:59 and ended at 00:01 is resolved on the day it began.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -93,3 +99,26 @@ def bot_kpis(events: Iterable[BotEvent]) -> BotKpis:
         self_service_rate=_rate(len(resolved), len(bot_convs)),
         helpful_rate=_rate(helpful, len(verdicts)),
     )
+
+
+def daily_bot_kpis(
+    events: Iterable[tuple[datetime, BotEvent]], tz: ZoneInfo, days: Sequence[date]
+) -> tuple[list[tuple[date, BotKpis]], BotKpis]:
+    """The KPIs of each of ``days`` (local to ``tz``) and of all of them together, from timed events in
+    time order (see the module docstring for which day a conversation counts on)."""
+    wanted = set(days)
+    day_of: dict[int, date] = {}  # conversation → its day
+    by_conversation: dict[int, list[BotEvent]] = {}
+    for at, event in events:
+        cid = event.conversation_id
+        if cid is None:
+            continue
+        if cid not in day_of and event.type == "bot.replied":
+            day_of[cid] = at.astimezone(tz).date()
+        by_conversation.setdefault(cid, []).append(event)
+    per_day: dict[date, list[BotEvent]] = {d: [] for d in days}
+    for cid, day in day_of.items():
+        if day in wanted:
+            per_day[day].extend(by_conversation[cid])
+    daily = [(d, bot_kpis(per_day[d])) for d in days]
+    return daily, bot_kpis(e for d in days for e in per_day[d])

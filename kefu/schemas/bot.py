@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel
+
+from kefu.bot.kpi import BotKpis
 
 Verdict = Literal["answered", "suggested", "declined", "missed", "wrong"]
 
@@ -45,3 +48,13 @@ class BotTrialOut(BaseModel):
     verdicts: dict[Verdict, int]
     thresholds_source: str
     rows: list[BotTrialRow]
+
+
+class BotDay(BotKpis):
+    date: date  # in the tenant's time zone
+
+
+class BotDaily(BaseModel):
+    time_zone: str
+    days: list[BotDay]  # oldest first, today last
+    total: BotKpis  # the same conversations, all days together

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from kefu.bot.kpi import BotEvent, bot_kpis
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
+from zoneinfo import ZoneInfo
+
+from kefu.bot.kpi import BotEvent, bot_kpis, daily_bot_kpis
 
 
 def replied(cid: int, outcome: str, mid: int = 0) -> BotEvent:
@@ -39,3 +43,31 @@ def test_the_four_rates() -> None:
 def test_nothing_is_null_not_zero() -> None:
     k = bot_kpis([])
     assert k.answer_rate is None and k.handover_rate is None and k.helpful_rate is None and k.conversations == 0
+
+
+def test_by_day_a_conversation_counts_on_the_local_day_it_began() -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    day1, day2 = date(2026, 11, 10), date(2026, 11, 11)
+
+    def at(day: date, hh: int, mm: int) -> datetime:
+        return datetime.combine(day, dt_time(hh, mm), tz).astimezone(UTC)  # stored in UTC, as events are
+
+    events = [
+        # began before the days asked for: not counted, not even its hand-over on day 1
+        (at(date(2026, 11, 9), 23, 0), replied(9, "unknown")),
+        (at(day1, 0, 5), BotEvent("conversation.queued", 9, {"reason": "bot_handover"})),
+        # 1: answered at 23:59 local (15:59 UTC, the same UTC day) and ended after midnight: resolved on day 1
+        (at(day1, 23, 59), replied(1, "answer", 10)),
+        (at(day2, 0, 1), BotEvent("conversation.ended", 1, {})),
+        # 2: began at 00:30 local on day 2, which is still day 1 in UTC
+        (at(day2, 0, 30), replied(2, "suggest")),
+        (at(day2, 0, 31), replied(2, "handover")),
+        (at(day2, 0, 31), BotEvent("conversation.queued", 2, {"reason": "bot_handover"})),
+    ]
+    daily, total = daily_bot_kpis(events, tz, [day1, day2])
+    (d1, k1), (d2, k2) = daily
+    assert (d1, k1.conversations, k1.resolved_by_bot, k1.self_service_rate) == (day1, 1, 1, 1.0)
+    assert (d2, k2.conversations, k2.handed_over, k2.answer_rate) == (day2, 1, 1, 0.0)
+    assert total.conversations == 2 and total.handover_rate == 0.5 and total.self_service_rate == 0.5
+    quiet, nothing = daily_bot_kpis([], tz, [day1])
+    assert quiet[0][1].conversations == 0 and nothing.answer_rate is None

@@ -6,7 +6,9 @@ answered the next time."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -225,3 +227,16 @@ def test_the_bot_over_the_rest_fallback(client: TestClient, shop: Shop, database
     kpis = stats.json()
     assert kpis["conversations"] == 1 and kpis["answered"] == 1 and kpis["handed_over"] == 1
     assert kpis["helpful_rate"] == 1.0 and kpis["handover_rate"] == 1.0
+    # By day, in the tenant's time zone: today has the conversation; the days before have nothing.
+    daily = client.get(
+        "/api/v1/bot/stats/daily", params={"days": 7}, headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    assert daily.status_code == 200, daily.text
+    by_day = daily.json()
+    assert by_day["time_zone"] == "Asia/Shanghai" and len(by_day["days"]) == 7
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    assert by_day["days"][-1]["date"] == today and by_day["days"][-1]["conversations"] == 1
+    assert all(d["conversations"] == 0 and d["answer_rate"] is None for d in by_day["days"][:-1])
+    assert {k: by_day["total"][k] for k in kpis if k in by_day["total"]} == {
+        k: v for k, v in kpis.items() if k in by_day["total"]
+    }

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response, UploadFile
 from sqlalchemy import select
 
 from kefu.api.deps import CallerDep, DbDep, LangDep
-from kefu.bot.kpi import BotEvent, BotKpis, bot_kpis
+from kefu.bot.kpi import BotEvent, BotKpis, bot_kpis, daily_bot_kpis
 from kefu.bot.trial import TRIAL_LAYOUT, KnownEntries, TrialRejected, plan_trial, run_trial, template
 from kefu.db.base import utcnow
 from kefu.errors import Forbidden, Invalid, Msg
 from kefu.kb.io import MAX_FILE_BYTES, MEDIA_TYPES, read_table
 from kefu.models.event import Event
 from kefu.models.kb import KbEntry
-from kefu.schemas.bot import BotTrialHit, BotTrialOut, BotTrialRow
+from kefu.models.tenant import Tenant
+from kefu.schemas.bot import BotDaily, BotDay, BotTrialHit, BotTrialOut, BotTrialRow
 
 router = APIRouter(prefix="/bot", tags=["机器人 bot"])
 
@@ -59,6 +61,46 @@ def bot_stats(
     )
     kpis = bot_kpis(BotEvent(r.type, r.conversation_id, r.payload or {}) for r in rows)
     return BotStats(since=start, until=end, **kpis.model_dump())
+
+
+@router.get(
+    "/stats/daily",
+    response_model=BotDaily,
+    summary="机器人每日指标 / the bot's KPIs of each of the last days, in the tenant's time zone",
+    description="每个会话计入机器人首次回复当天（租户时区），包括其后（含次日）发生的一切。"
+    " / Each conversation counts on the local day of the bot's first reply in it, with all that followed.",
+)
+def bot_stats_daily(
+    caller: CallerDep,
+    db: DbDep,
+    days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="how many days, today included")] = 14,
+) -> BotDaily:
+    if not caller.is_admin:
+        raise Forbidden(Msg("只有管理员可以查看机器人指标", "only an administrator sees the bot's KPIs"))
+    tenant = db.get_one(Tenant, caller.tenant_id)
+    tz = ZoneInfo(tenant.time_zone)
+    now = utcnow()
+    today = now.astimezone(tz).date()
+    dates = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    start = datetime.combine(dates[0], time(), tz)
+    rows = db.execute(
+        select(Event.occurred_at, Event.type, Event.conversation_id, Event.payload)
+        .where(
+            Event.tenant_id == caller.tenant_id,
+            Event.type.in_(_TYPES),
+            Event.occurred_at >= start,
+            Event.occurred_at <= now,
+        )
+        .order_by(Event.occurred_at, Event.id)
+    )
+    daily, total = daily_bot_kpis(
+        ((r.occurred_at, BotEvent(r.type, r.conversation_id, r.payload or {})) for r in rows), tz, dates
+    )
+    return BotDaily(
+        time_zone=tenant.time_zone,
+        days=[BotDay(date=d, **k.model_dump()) for d, k in daily],
+        total=total,
+    )
 
 
 # --- 机器人测试: the bot on a list of questions ------------------------------------------------------------
