@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import SQLITE_ONLY, Server, Watch, grab_setup, shot
+from tests.e2e.test_knowledge_base import open_console
 from tests.e2e.test_story import open_widget, open_workspace, visitor_says
 
 pytestmark = SQLITE_ONLY
@@ -140,3 +141,32 @@ def test_a_visitor_sends_an_image(browser: Any, server: Server, watch: Watch, ex
     assert not watch.dialogs and not watch.errors, (watch.dialogs, watch.errors)
     visitor_ctx.close()
     agent_ctx.close()
+
+
+def test_the_admin_sees_the_bots_figures_by_day(browser: Any, server: Server, watch: Watch, expect: Any) -> None:
+    grab_setup(server, bot=True)
+    visitor_ctx, _visitor, widget = open_widget(browser, server, watch, "bot")
+    visitor_says(widget, "怎么下单")
+    answer = last_bot(widget)
+    expect(answer.get_by_test_id("widget-answer")).to_be_visible()
+    answer.get_by_test_id("widget-helpful").click()
+    expect(answer.get_by_test_id("widget-feedback-given")).to_be_visible()
+    visitor_ctx.close()
+
+    ctx, page = open_console(browser, server, watch)
+    page.get_by_test_id("menu-botStats").click()
+    stats = page.get_by_test_id("bot-stats")
+    expect(stats.get_by_test_id("bot-stats-trend").locator("canvas")).to_have_count(1)
+    expect(stats.get_by_test_id("bot-stats-volume").locator("canvas")).to_have_count(1)
+    with server.admin() as http:  # what the screen shows is what the API counts
+        total = http.get("/api/v1/bot/stats/daily", params={"days": 14}).json()["total"]
+    assert total["conversations"] >= 1 and total["answered"] >= 1 and total["helpful"] >= 1
+    expect(stats.get_by_test_id("bot-stats-conversations")).to_have_text(str(total["conversations"]))
+    expect(stats.get_by_test_id("bot-stats-helpful_rate")).to_have_text(f"{total['helpful_rate'] * 100:.1f}%")
+    page.wait_for_timeout(1200)  # the charts' animation
+    shot(page, "bot-5-admin-figures")
+
+    stats.get_by_test_id("bot-stats-range").get_by_text("近 7 天").click()
+    expect(stats.get_by_test_id("bot-stats-conversations")).to_have_text(str(total["conversations"]))
+    ctx.close()
+    assert not watch.dialogs and not watch.errors, (watch.dialogs, watch.errors)
