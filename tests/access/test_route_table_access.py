@@ -51,6 +51,9 @@ SELF_SCOPED = {
     ("POST", "/api/v1/kb/dictionary"),
     ("POST", "/api/v1/kb/synonyms"),
     ("POST", "/api/v1/kb/import"),
+    # Asks the caller's own tenant's bot the questions of an uploaded file; names entries of that tenant only
+    # (tests/api/test_bot_trial.py: another tenant's entries are unknown there).
+    ("POST", "/api/v1/bot/trial"),
 }
 #: WebSocket routes and the test that proves each one's scope.
 WEBSOCKET_ROUTES = {
@@ -213,6 +216,7 @@ def leaks(data: Any, resource: str, tgt: dict[str, set[int]]) -> list[str]:
                     "tenant_id": "tenant",
                     "channel_id": "channel",
                     "conversation_id": "conversations",
+                    "entry_id": "kb",
                 }.get(key)
                 if key == "id":
                     kind = resource
@@ -272,11 +276,12 @@ def call(
     body = None
     if "multipart/form-data" in op.get("requestBody", {}).get("content", {}):
         png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\0" * 64
-        upload = (
-            ("kb.csv", "标准问题,答案\n探针问题,探针答案\n".encode())
-            if path.startswith(TENANT_WIDE)
-            else ("a.png", png)
-        )
+        if path.startswith(TENANT_WIDE):
+            upload = ("kb.csv", "标准问题,答案\n探针问题,探针答案\n".encode())
+        elif path.startswith("/api/v1/bot/"):  # questions that tenant A's knowledge base would answer
+            upload = ("q.csv", "问题\n怎么退货\n我想退货\n".encode())
+        else:
+            upload = ("a.png", png)
         return client.request(method, url, headers=headers, params=query, files={"file": upload})
     if "requestBody" in op:
         content = op["requestBody"]["content"]["application/json"]["schema"]
