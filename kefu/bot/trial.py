@@ -55,7 +55,7 @@ TRIAL_LAYOUT = Layout(
 )
 
 EXAMPLE_ROWS = [
-    ["退货要怎么弄", "怎么申请退货"],
+    ["我想退货怎么操作", "怎么申请退货"],
     ["你们几点下班", ""],
 ]
 _HELP_LINES = (

@@ -77,7 +77,7 @@ def test_an_entry_out_of_its_period_is_not_answered_as_visitors_would_not_get_it
 def test_the_template_reads_back_as_two_questions(fmt: str) -> None:
     content = template(fmt)  # type: ignore[arg-type]
     planned = plan_trial(read_table(content, f"t.{fmt}", TRIAL_LAYOUT), KNOWN)
-    assert [(q.query, q.expected_id) for q in planned] == [("退货要怎么弄", "1"), ("你们几点下班", None)]
+    assert [(q.query, q.expected_id) for q in planned] == [("我想退货怎么操作", "1"), ("你们几点下班", None)]
 
 
 def test_suggested_means_the_visitor_would_have_seen_the_right_entry_offered() -> None:
