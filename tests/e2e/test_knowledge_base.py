@@ -248,5 +248,16 @@ def test_the_admin_tests_the_bot_on_a_question_list(
     assert report["n"] == 5 and sum(report["verdicts"].values()) == 5
     top1 = result.get_by_test_id("bot-trial-top1").inner_text()
     assert top1 == f"{report['top1'] * 100:.1f}%", (top1, report["top1"])
+
+    # The fix, from the table: a question the bot missed becomes a similar question of its entry, and the
+    # next run answers it.
+    miss = next(r for r in report["rows"] if r["expected_id"] is not None and r["verdict"] != "answered")
+    row = rows.filter(has_text=miss["query"])
+    row.get_by_test_id("bot-trial-teach").click()
+    expect(row.get_by_test_id("bot-trial-taught")).to_be_visible()
+    entry = entry_by_question(server, miss["expected_question"])
+    assert entry is not None and miss["query"] in {s["question"] for s in entry["similar_questions"]}
+    trial.get_by_test_id("bot-trial-run").click()
+    expect(rows.filter(has_text=miss["query"])).to_contain_text("答对")
     ctx.close()
     assert not watch.dialogs and not watch.errors, (watch.dialogs, watch.errors)

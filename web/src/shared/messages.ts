@@ -539,6 +539,10 @@ const zh = {
       empty: "没有需要处理的问题",
       thresholds: "阈值：{source}",
       source: { calibrated: "按本知识库校准", default: "默认（条目太少，无法校准）" },
+      fix: "处理",
+      teach: "设为相似问题",
+      done: "已加入，再测一次",
+      taught: "已加入「{entry}」的相似问题，机器人立即生效",
     },
     learn: {
       help: "机器人没能回答或被评为「没帮助」的问题，按问法归并。每天处理一次，机器人会越来越聪明。",
@@ -1112,6 +1116,10 @@ const en: Messages = {
       empty: "Nothing to fix",
       thresholds: "Thresholds: {source}",
       source: { calibrated: "calibrated on this knowledge base", default: "defaults (too few entries to calibrate)" },
+      fix: "Fix",
+      teach: "Add as similar question",
+      done: "Added; test again",
+      taught: "Added to the similar questions of “{entry}”; the bot uses it at once",
     },
     learn: {
       help: "Questions the bot could not answer or whose answer was marked unhelpful, grouped by wording. Clear it daily and the bot gets better.",
