@@ -56,6 +56,10 @@ class KefuProcess:
     def tail(self, chars: int = 4000) -> str:
         return self.output()[-chars:]
 
+    def children(self) -> list[int]:
+        """The pids of the server's own child processes (its message writer), from /proc."""
+        return [pid for pid, parent in _processes() if parent == self.proc.pid]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -65,3 +69,32 @@ class KefuProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+def _processes() -> list[tuple[int, int]]:
+    """(pid, parent pid) of every live process (zombies left out), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")"
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if state != "Z":
+            found.append((int(entry.name), int(ppid)))
+    return found
+
+
+def wait_gone(pids: list[int], timeout: float) -> None:
+    """Return once none of ``pids`` is alive (an exited process that nobody reaped counts as gone)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = set(pids) & {pid for pid, _ in _processes()}
+        if not alive:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"processes {sorted(alive)} still alive after {timeout}s")
+        time.sleep(0.05)

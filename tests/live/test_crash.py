@@ -42,7 +42,7 @@ from kefu.schemas.team import TeamCreate
 from kefu.schemas.user import UserCreate
 from tests.conftest import BACKEND, NAMESPACE, REDIS_URL, need_redis
 from tests.factories import PASSWORD, admin_caller, make_tenant, token_for
-from tests.helpers_server import KefuProcess, free_port
+from tests.helpers_server import KefuProcess, free_port, wait_gone
 
 #: Every wait on a frame gives up after this long.
 TIMEOUT = 15.0
@@ -425,8 +425,14 @@ async def crash_and_recover(
                 await ledger.enough.wait()
         except TimeoutError:
             raise AssertionError(f"only {len(ledger.acks)} acks; errors {ledger.errors[:3]}") from None
+        writer_processes = server.children()
+        assert writer_processes, "the server runs no message writer process (KEFU_MESSAGE_WRITER=process)"
         os.kill(server.proc.pid, signal.SIGKILL)
         await asyncio.to_thread(server.proc.wait, TIMEOUT)
+        # The server's message writer process finishes the batch it was committing, finds its pipe closed
+        # and exits: what it committed then is committed but was never acknowledged (the senders resend
+        # it). Only once it is gone is what survived final.
+        await asyncio.to_thread(wait_gone, writer_processes, TIMEOUT)
         async with asyncio.timeout(TIMEOUT):
             await asyncio.gather(*writers)
         for c in clients:
