@@ -23,8 +23,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from kefu.bot.decision import Decision, Hit, Outcome, Thresholds, decide
 from kefu.bot.kb_file import EvalQuery
@@ -44,8 +45,11 @@ class Searcher(Protocol):
 MRR_DEPTH = 10
 
 
-@dataclass(frozen=True)
-class EvalReport:
+class EvalReport(BaseModel):
+    """The figures (also the first fields of the admin console's bot test, ``kefu.schemas.bot``)."""
+
+    model_config = ConfigDict(frozen=True)
+
     n: int
     top1: float | None
     top3: float | None
@@ -57,7 +61,7 @@ class EvalReport:
     p99_ms: float | None
 
     def as_dict(self) -> dict[str, float | int | None]:
-        return asdict(self)
+        return self.model_dump()
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from kefu.bot.evaluate import EvalReport
 from kefu.bot.kpi import BotKpis
 
 Verdict = Literal["answered", "suggested", "declined", "missed", "wrong"]
@@ -33,18 +34,9 @@ class BotTrialRow(BaseModel):
     hits: list[BotTrialHit]  # the best three
 
 
-class BotTrialOut(BaseModel):
+class BotTrialOut(EvalReport):
     """The metrics of ``kefu bot eval`` (kefu.bot.evaluate) and every row's result."""
 
-    n: int
-    top1: float | None
-    top3: float | None
-    mrr: float | None
-    answer_rate: float | None
-    answered_precision: float | None
-    false_answer_rate: float | None
-    p50_ms: float | None
-    p99_ms: float | None
     verdicts: dict[Verdict, int]
     thresholds_source: str
     rows: list[BotTrialRow]

@@ -43,7 +43,7 @@ def test_eval_json_prints_one_object_with_every_metric(tmp_path: Path) -> None:
     done = bot(["eval", "--kb", str(kb), "--queries", str(queries), "--json"], tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert list(result) == list(EvalReport.__dataclass_fields__)
+    assert list(result) == list(EvalReport.model_fields)
     assert result["n"] == 4
     assert result["top1"] == 1.0 and result["top3"] == 1.0
     assert 0.0 <= result["answer_rate"] <= 1.0 and result["p99_ms"] >= result["p50_ms"] >= 0.0
