@@ -24,6 +24,13 @@ router = APIRouter(prefix="/bot", tags=["机器人 bot"])
 
 _TYPES = ("bot.replied", "bot.feedback", "conversation.queued", "conversation.ended")
 MAX_DAYS = 92
+_KPIS_ADMIN_ONLY = Msg("只有管理员可以查看机器人指标", "only an administrator sees the bot's KPIs")
+_TRIAL_ADMIN_ONLY = Msg("只有管理员可以测试机器人", "only an administrator can test the bot")
+
+
+def _require_admin(caller: CallerDep, msg: Msg, code: str | None = None) -> None:
+    if not caller.is_admin:
+        raise Forbidden(msg, code=code)
 
 
 class BotStats(BotKpis):
@@ -38,8 +45,7 @@ def bot_stats(
     since: Annotated[datetime | None, Query(description="start (ISO 8601, with time zone)")] = None,
     until: Annotated[datetime | None, Query(description="end, exclusive; default now")] = None,
 ) -> BotStats:
-    if not caller.is_admin:
-        raise Forbidden(Msg("只有管理员可以查看机器人指标", "only an administrator sees the bot's KPIs"))
+    _require_admin(caller, _KPIS_ADMIN_ONLY)
     end = until or utcnow()
     start = since or end - timedelta(days=7)
     if start.tzinfo is None or end.tzinfo is None:
@@ -75,8 +81,7 @@ def bot_stats_daily(
     db: DbDep,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="how many days, today included")] = 14,
 ) -> BotDaily:
-    if not caller.is_admin:
-        raise Forbidden(Msg("只有管理员可以查看机器人指标", "only an administrator sees the bot's KPIs"))
+    _require_admin(caller, _KPIS_ADMIN_ONLY)
     tenant = db.get_one(Tenant, caller.tenant_id)
     tz = ZoneInfo(tenant.time_zone)
     now = utcnow()
@@ -106,13 +111,6 @@ def bot_stats_daily(
 # --- 机器人测试: the bot on a list of questions ------------------------------------------------------------
 
 
-def _require_admin(caller: CallerDep) -> None:
-    if not caller.is_admin:
-        raise Forbidden(
-            Msg("只有管理员可以测试机器人", "only an administrator can test the bot"), code="bot.admin_only"
-        )
-
-
 @router.post(
     "/trial",
     response_model=BotTrialOut,
@@ -126,7 +124,7 @@ def _require_admin(caller: CallerDep) -> None:
     "metrics of `kefu bot eval` and every row's result. Bad rows: 422 with error.errors. Nothing is stored.",
 )
 def bot_trial(file: UploadFile, request: Request, caller: CallerDep, db: DbDep, lang: LangDep) -> BotTrialOut:
-    _require_admin(caller)
+    _require_admin(caller, _TRIAL_ADMIN_ONLY, "bot.admin_only")
     table = read_table(file.file.read(MAX_FILE_BYTES + 1), file.filename, TRIAL_LAYOUT)
     entries = db.execute(
         select(KbEntry.id, KbEntry.standard_question).where(
@@ -177,7 +175,7 @@ def bot_trial(file: UploadFile, request: Request, caller: CallerDep, db: DbDep, 
     summary="下载机器人测试模板 / the question-list template, with two example rows",
 )
 def bot_trial_template(caller: CallerDep, format: Literal["xlsx", "csv"] = "xlsx") -> Response:
-    _require_admin(caller)
+    _require_admin(caller, _TRIAL_ADMIN_ONLY, "bot.admin_only")
     return Response(
         content=template(format),
         media_type=MEDIA_TYPES[format],
