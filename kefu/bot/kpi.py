@@ -14,13 +14,17 @@ A rate with nothing under it is null, not 0.
 By day (``daily_bot_kpis``), each conversation counts on the tenant's local day of the bot's first reply
 in it, with everything that happened in it afterwards (also after midnight): a conversation answered at
 23:59 and ended at 00:01 is resolved on the day it began.
+
+These functions are the definitions in code, over events in memory; the API counts the same in SQL
+(``kefu.bot.kpi_query``), and tests/bot/test_kpi_query.py holds the two to the same figures.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,7 +58,42 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+@dataclass(frozen=True)
+class BotCounts:
+    """What the rates are made of (``kefu.bot.kpi_query`` counts them in SQL, ``bot_kpis`` from events)."""
+
+    conversations: int = 0
+    answered: int = 0
+    suggested: int = 0
+    not_understood: int = 0
+    handed_over: int = 0
+    resolved_by_bot: int = 0
+    feedback: int = 0
+    helpful: int = 0
+
+
+def kpis_of(c: BotCounts) -> BotKpis:
+    """The KPIs (counts and rates) of ``c``."""
+    questions = c.answered + c.suggested + c.not_understood
+    return BotKpis(
+        conversations=c.conversations,
+        questions=questions,
+        answered=c.answered,
+        suggested=c.suggested,
+        not_understood=c.not_understood,
+        handed_over=c.handed_over,
+        resolved_by_bot=c.resolved_by_bot,
+        feedback=c.feedback,
+        helpful=c.helpful,
+        answer_rate=_rate(c.answered, questions),
+        handover_rate=_rate(c.handed_over, c.conversations),
+        self_service_rate=_rate(c.resolved_by_bot, c.conversations),
+        helpful_rate=_rate(c.helpful, c.feedback),
+    )
+
+
 def bot_kpis(events: Iterable[BotEvent]) -> BotKpis:
+    """The KPIs of ``events``."""
     outcomes: dict[str, int] = {"answer": 0, "suggest": 0, "unknown": 0, "handover": 0}
     bot_convs: set[int] = set()
     answered_convs: set[int] = set()
@@ -82,22 +121,17 @@ def bot_kpis(events: Iterable[BotEvent]) -> BotKpis:
             ended.add(cid)
     handed &= bot_convs
     resolved = (bot_convs & ended & answered_convs) - handed - unhelpful_convs
-    questions = outcomes["answer"] + outcomes["suggest"] + outcomes["unknown"]
-    helpful = sum(verdicts.values())
-    return BotKpis(
-        conversations=len(bot_convs),
-        questions=questions,
-        answered=outcomes["answer"],
-        suggested=outcomes["suggest"],
-        not_understood=outcomes["unknown"],
-        handed_over=len(handed),
-        resolved_by_bot=len(resolved),
-        feedback=len(verdicts),
-        helpful=helpful,
-        answer_rate=_rate(outcomes["answer"], questions),
-        handover_rate=_rate(len(handed), len(bot_convs)),
-        self_service_rate=_rate(len(resolved), len(bot_convs)),
-        helpful_rate=_rate(helpful, len(verdicts)),
+    return kpis_of(
+        BotCounts(
+            conversations=len(bot_convs),
+            answered=outcomes["answer"],
+            suggested=outcomes["suggest"],
+            not_understood=outcomes["unknown"],
+            handed_over=len(handed),
+            resolved_by_bot=len(resolved),
+            feedback=len(verdicts),
+            helpful=sum(verdicts.values()),
+        )
     )
 
 
@@ -122,3 +156,12 @@ def daily_bot_kpis(
             per_day[day].extend(by_conversation[cid])
     daily = [(d, bot_kpis(per_day[d])) for d in days]
     return daily, bot_kpis(e for d in days for e in per_day[d])
+
+
+def day_starts(tz: ZoneInfo, days: Sequence[date]) -> list[datetime]:
+    """The UTC instants at which each of the consecutive ``days`` begins in ``tz``, and the one at which the
+    day after the last begins (so day i is ``[starts[i], starts[i + 1])``; right across DST changes)."""
+    if any(b != a + timedelta(days=1) for a, b in itertools.pairwise(days)):
+        raise ValueError("days must be consecutive, oldest first")
+    ends = [*days, days[-1] + timedelta(days=1)] if days else []
+    return [datetime.combine(d, time(), tz).astimezone(UTC) for d in ends]

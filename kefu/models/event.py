@@ -20,6 +20,8 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_tenant_id_id", "tenant_id", "id"),
         Index("ix_events_tenant_type_time", "tenant_id", "type", "occurred_at"),
+        # also a conversation's events by type, and the first of a type, from the index alone
+        Index("ix_events_conversation_type_time", "conversation_id", "type", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -30,5 +32,5 @@ class Event(Base):
     actor_id: Mapped[int | None] = mapped_column(BigId)
     team_id: Mapped[int | None] = mapped_column(BigId)
     user_id: Mapped[int | None] = mapped_column(BigId)
-    conversation_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    conversation_id: Mapped[int | None] = mapped_column(BigId)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -10,19 +10,18 @@ from fastapi import APIRouter, Query, Request, Response, UploadFile
 from sqlalchemy import select
 
 from kefu.api.deps import CallerDep, DbDep, LangDep
-from kefu.bot.kpi import BotEvent, BotKpis, bot_kpis, daily_bot_kpis
+from kefu.bot.kpi import BotKpis
+from kefu.bot.kpi_query import daily_kpis, period_kpis
 from kefu.bot.trial import TRIAL_LAYOUT, KnownEntries, TrialRejected, plan_trial, run_trial, template
 from kefu.db.base import utcnow
 from kefu.errors import Forbidden, Invalid, Msg
 from kefu.kb.io import MAX_FILE_BYTES, MEDIA_TYPES, read_table
-from kefu.models.event import Event
 from kefu.models.kb import KbEntry
 from kefu.models.tenant import Tenant
 from kefu.schemas.bot import BotDaily, BotDay, BotTrialHit, BotTrialOut, BotTrialRow
 
 router = APIRouter(prefix="/bot", tags=["机器人 bot"])
 
-_TYPES = ("bot.replied", "bot.feedback", "conversation.queued", "conversation.ended")
 MAX_DAYS = 92
 _KPIS_ADMIN_ONLY = Msg("只有管理员可以查看机器人指标", "only an administrator sees the bot's KPIs")
 _TRIAL_ADMIN_ONLY = Msg("只有管理员可以测试机器人", "only an administrator can test the bot")
@@ -57,15 +56,7 @@ def bot_stats(
             ),
             code="time.range",
         )
-    rows = db.execute(
-        select(Event.type, Event.conversation_id, Event.payload).where(
-            Event.tenant_id == caller.tenant_id,
-            Event.type.in_(_TYPES),
-            Event.occurred_at >= start,
-            Event.occurred_at < end,
-        )
-    )
-    kpis = bot_kpis(BotEvent(r.type, r.conversation_id, r.payload or {}) for r in rows)
+    kpis = period_kpis(db, caller.tenant_id, start, end)
     return BotStats(since=start, until=end, **kpis.model_dump())
 
 
@@ -84,23 +75,9 @@ def bot_stats_daily(
     _require_admin(caller, _KPIS_ADMIN_ONLY)
     tenant = db.get_one(Tenant, caller.tenant_id)
     tz = ZoneInfo(tenant.time_zone)
-    now = utcnow()
-    today = now.astimezone(tz).date()
+    today = utcnow().astimezone(tz).date()
     dates = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
-    start = datetime.combine(dates[0], time(), tz)
-    rows = db.execute(
-        select(Event.occurred_at, Event.type, Event.conversation_id, Event.payload)
-        .where(
-            Event.tenant_id == caller.tenant_id,
-            Event.type.in_(_TYPES),
-            Event.occurred_at >= start,
-            Event.occurred_at <= now,
-        )
-        .order_by(Event.occurred_at, Event.id)
-    )
-    daily, total = daily_bot_kpis(
-        ((r.occurred_at, BotEvent(r.type, r.conversation_id, r.payload or {})) for r in rows), tz, dates
-    )
+    daily, total = daily_kpis(db, caller.tenant_id, tz, dates)
     return BotDaily(
         time_zone=tenant.time_zone,
         days=[BotDay(date=d, **k.model_dump()) for d, k in daily],
