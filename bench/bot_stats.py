@@ -140,7 +140,8 @@ def main() -> None:
 
     def in_python() -> Any:
         """What the route did before: every event of the days read, counted in Python."""
-        start, end = day_starts(TZ, dates)[0], day_starts(TZ, dates)[-1]
+        starts = day_starts(TZ, dates)
+        start, end = starts[0], starts[-1]
         with database.session() as db:
             rows = db.execute(
                 select(Event.occurred_at, Event.type, Event.conversation_id, Event.payload)
