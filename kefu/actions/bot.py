@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kefu.actions.kb import do_record_unanswered
+from kefu.actions.kb import do_record_pick, do_record_unanswered
 from kefu.actions.messages import SendRequest, Stored, do_send_messages
 from kefu.bot.turn import Reply
 from kefu.db.base import utcnow
@@ -52,10 +52,13 @@ def do_bot_reply(
             "suggested": [s["entry_id"] for s in bot.get("suggestions") or ()],
             "score": bot.get("score"),
             "query": bot.get("query"),
+            "picked": bool(bot.get("picked")),
         },
     )
     if reply.learn and bot.get("query"):
         do_record_unanswered(db, tenant_id, bot["query"], None, reply.candidates, LearningReason.unanswered)
+    if reply.picked_for and isinstance(bot.get("entry_id"), int):
+        do_record_pick(db, tenant_id, reply.picked_for, bot["entry_id"])
     return stored
 
 

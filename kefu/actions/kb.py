@@ -965,6 +965,7 @@ def do_record_unanswered(
             "unhelpful_count": 1 if reason is LearningReason.unhelpful else 0,
             "last_reason": reason.value,
             "candidates": [c for c in wanted if c in known],
+            "picks": {},
             "status": LearningStatus.open.value,
             "first_asked_at": now,
             "last_asked_at": now,
@@ -993,6 +994,34 @@ def do_record_unanswered(
             "status": item.status.value,
             "candidates": item.candidates,
         },
+    )
+    return item
+
+
+@action
+def do_record_pick(db: Session, tenant_id: int, text: str, entry_id: int) -> KbLearningItem | None:
+    """A visitor who asked ``text`` and got suggestions (您是不是想问) picked entry ``entry_id``: count it on
+    the question's learning-queue item, where the administrator sees which entry visitors chose. None when
+    the question has no item (nothing was recorded for it) or the entry is not the tenant's."""
+    key = normalise(text)[:400]
+    if not key:
+        return None
+    item = db.scalar(
+        select(KbLearningItem)
+        .where(KbLearningItem.tenant_id == tenant_id, KbLearningItem.text_key == key)
+        .with_for_update()
+    )
+    known = db.scalar(select(KbEntry.id).where(KbEntry.id == entry_id, KbEntry.tenant_id == tenant_id))
+    if item is None or known is None:
+        return None
+    picks = dict(item.picks or {})
+    picks[str(entry_id)] = picks.get(str(entry_id), 0) + 1
+    item.picks = picks  # a new dict, so the JSON column sees the change
+    emit(
+        db,
+        "kb.learning_picked",
+        tenant_id=tenant_id,
+        payload={"item_id": item.id, "text": item.text, "entry_id": entry_id, "picks": picks[str(entry_id)]},
     )
     return item
 

@@ -24,10 +24,11 @@ from kefu.bot.turn import (
     BotTexts,
     KbAnswer,
     Reply,
-    answer_with,
     handover_reply,
     misses_in_a_row,
+    picked_answer,
     reply_to,
+    suggested_for,
     wants_person,
 )
 from kefu.db.base import utcnow
@@ -120,8 +121,8 @@ class BotService:
             config = bot_config(row.config)
             if not config.enabled:
                 return None
-            outcomes = [
-                (meta or {}).get("bot", {}).get("outcome", "")
+            latest = [  # the bot's replies so far, newest first
+                (meta or {}).get("bot") or {}
                 for meta in db.scalars(
                     select(Message.meta)
                     .where(Message.conversation_id == conversation_id, Message.sender_kind == SenderKind.bot)
@@ -129,18 +130,26 @@ class BotService:
                     .limit(max(config.max_misses, 1))
                 )
             ]
-        reply = self._reply(tenant_id, text, entry_id, config, misses_in_a_row(outcomes), now)
+        misses = misses_in_a_row([bot.get("outcome", "") for bot in latest])
+        reply = self._reply(tenant_id, text, entry_id, config, misses, now, latest[0] if latest else None)
         with self.database.session() as db:
             stored = do_bot_reply(db, conversation_id, tenant_id=tenant_id, reply=reply, now=now)
         return None if stored is None else Turn(reply, stored)
 
     def _reply(
-        self, tenant_id: int, text: str, entry_id: int | None, config: BotConfig, misses: int, now: datetime
+        self,
+        tenant_id: int,
+        text: str,
+        entry_id: int | None,
+        config: BotConfig,
+        misses: int,
+        now: datetime,
+        last_bot: dict[str, Any] | None,
     ) -> Reply:
         if entry_id is not None:
             chosen = self.entries(tenant_id, [entry_id], now).get(entry_id)
             if chosen is not None:
-                return answer_with(chosen, text)
+                return picked_answer(chosen, text, suggested_for(last_bot, entry_id))
         if wants_person(text):
             return handover_reply(text, config.texts)
         decision = self.registry.bot_for(tenant_id).decide(text, now)

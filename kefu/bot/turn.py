@@ -77,6 +77,9 @@ class Reply:
     candidates: list[int] = field(default_factory=list)
     #: After this message the visitor goes to a person.
     handover: bool = False
+    #: An answer the visitor picked among the suggestions the bot gave to this question (his own words):
+    #: the pick is counted on the question's learning-queue item.
+    picked_for: str | None = None
 
 
 def _meta(
@@ -103,6 +106,27 @@ def _meta(
 
 def answer_with(entry: KbAnswer, query: str, score: float | None = None) -> Reply:
     return Reply("answer", entry.answer_text or entry.question, _meta("answer", entry=entry, score=score, query=query))
+
+
+def suggested_for(last_bot: dict[str, Any] | None, entry_id: int) -> str | None:
+    """The visitor's question to which the bot's latest reply (``last_bot``: its ``meta.bot``) suggested
+    entry ``entry_id``; None when that reply suggested no such entry."""
+    if not last_bot or last_bot.get("outcome") != "suggest":
+        return None
+    offered = {s.get("entry_id") for s in last_bot.get("suggestions") or () if isinstance(s, dict)}
+    query = last_bot.get("query")
+    return query if entry_id in offered and isinstance(query, str) and query.strip() else None
+
+
+def picked_answer(entry: KbAnswer, text: str, question: str | None) -> Reply:
+    """The answer of the entry the visitor picked (he sent ``text``, the suggestion's wording). When the
+    bot had suggested it for his ``question``, the answer replies to that question, so that "unhelpful"
+    sends his own words to the learning queue, and the pick is counted there."""
+    reply = answer_with(entry, question or text)
+    if question is None:
+        return reply
+    meta = {"bot": {**reply.meta["bot"], "picked": True}}
+    return Reply(reply.outcome, reply.body, meta, picked_for=question)
 
 
 def reply_to(

@@ -9,7 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kefu.models.kb import KbCategory, KbEntry, KbLearningItem
-from kefu.schemas.kb import KbCategoryPublic, KbEntryPublic, LearningItemPublic, SimilarQuestionPublic
+from kefu.schemas.kb import (
+    KbCategoryPublic,
+    KbEntryPublic,
+    LearningItemPublic,
+    LearningPick,
+    SimilarQuestionPublic,
+)
 
 
 def category_paths(db: Session, tenant_id: int) -> dict[int, str]:
@@ -98,6 +104,7 @@ def categories_public(db: Session, tenant_id: int, rows: Iterable[KbCategory]) -
 def learning_public(db: Session, tenant_id: int, items: Iterable[KbLearningItem]) -> list[LearningItemPublic]:
     items = list(items)
     wanted = {i for item in items for i in item.candidates or []}
+    wanted |= {int(k) for item in items for k in item.picks or {}}
     questions = (
         dict(
             db.execute(
@@ -113,6 +120,10 @@ def learning_public(db: Session, tenant_id: int, items: Iterable[KbLearningItem]
     for item in items:
         # An entry deleted since the bot proposed it is no longer a candidate.
         candidates = [i for i in item.candidates or [] if i in questions]
+        picks = sorted(
+            ((int(k), n) for k, n in (item.picks or {}).items() if int(k) in questions),
+            key=lambda p: (-p[1], p[0]),
+        )
         out.append(
             LearningItemPublic(
                 id=item.id,
@@ -123,6 +134,7 @@ def learning_public(db: Session, tenant_id: int, items: Iterable[KbLearningItem]
                 last_reason=item.last_reason,
                 candidates=candidates,
                 candidate_questions=[questions[i] for i in candidates],
+                picks=[LearningPick(entry_id=i, question=questions[i], count=n) for i, n in picks],
                 status=item.status,
                 entry_id=item.entry_id,
                 first_asked_at=item.first_asked_at,

@@ -144,6 +144,9 @@ class KbLearningItem(Base):
     last_reason: Mapped[LearningReason] = mapped_column(Enum(LearningReason, native_enum=False, length=16))
     #: The entry ids the bot proposed last time, best first (at most three).
     candidates: Mapped[list[int]] = mapped_column(JSON, default=list)
+    #: Entry id (as text: a JSON key) → how many times a visitor who asked this picked that entry among the
+    #: bot's suggestions (您是不是想问): the strongest hint of where the question belongs.
+    picks: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     status: Mapped[LearningStatus] = mapped_column(
         Enum(LearningStatus, native_enum=False, length=16), default=LearningStatus.open
     )

@@ -182,6 +182,12 @@ class ImportReport(BaseModel):
     errors: list[ImportRowError] = Field(default_factory=list)
 
 
+class LearningPick(BaseModel):
+    entry_id: int
+    question: str = Field(description="条目的标准问题 / the entry's standard question")
+    count: int = Field(description="访客在推荐问题中选它的次数 / times visitors picked it among the suggestions")
+
+
 class LearningItemPublic(ORMModel):
     id: int
     text: str
@@ -193,6 +199,11 @@ class LearningItemPublic(ORMModel):
         description="机器人推荐的条目 id，最可能的在前 / entry ids the bot proposed, best first"
     )
     candidate_questions: list[str] = Field(description="这些条目的标准问题 / their standard questions")
+    picks: list[LearningPick] = Field(
+        default_factory=list,
+        description="问过这个问题的访客在「您是不是想问」中选了哪些条目，次数多的在前"
+        " / the entries visitors who asked this picked among the suggestions, most picked first",
+    )
     status: LearningStatus
     entry_id: int | None = Field(description="挂到或新建的条目 / the entry it was attached to or made into")
     first_asked_at: datetime

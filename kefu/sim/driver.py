@@ -214,6 +214,7 @@ class Stats:
     ended: int = 0
     abandoned: int = 0
     rated: int = 0
+    suggestions_picked: int = 0
     errors: int = 0
     reconnects: int = 0
     agents_online: int = 0
@@ -225,7 +226,8 @@ class Stats:
             f"[kefu-sim {elapsed:6.0f}s] arrived {self.arrived} (dropped {self.dropped}) · online {self.connected}"
             f" · in queue {self.in_queue} · chatting {self.chatting} · messages {self.messages_visitor}+"
             f"{self.messages_agent} · accepted {self.accepted} (grabbed {self.grabs}) · ended {self.ended}"
-            f" (abandoned {self.abandoned}) · rated {self.rated} · agents online {self.agents_online}"
+            f" (abandoned {self.abandoned}) · rated {self.rated} · suggestions picked {self.suggestions_picked}"
+            f" · agents online {self.agents_online}"
             f" · errors {self.errors} · reconnects {self.reconnects}"
         )
 
@@ -522,6 +524,14 @@ class SimVisitor:
         outcome = ((bots[-1].get("meta") or {}).get("bot") or {}).get("outcome")
         return bots[-1] if outcome == "answer" else None
 
+    def _offered(self, kb_question: str | None) -> dict[str, Any] | None:
+        """The suggestion for ``kb_question`` in the bot's latest message, if it is a suggest reply."""
+        bots = [m for _, m in sorted(self.messages.items()) if m.get("sender") == "bot"]
+        bot = ((bots[-1].get("meta") or {}).get("bot") or {}) if bots else {}
+        if kb_question is None or bot.get("outcome") != "suggest":
+            return None
+        return next((s for s in bot.get("suggestions") or () if s.get("question") == kb_question), None)
+
     def _more_bot(self, before: int) -> bool:
         return self.bot_messages() > before
 
@@ -534,8 +544,11 @@ class SimVisitor:
     def bot_messages(self) -> int:
         return sum(1 for m in self.messages.values() if m.get("sender") == "bot")
 
-    async def say(self, text: str) -> bool:
-        reply = await self.link.request({"type": "send", "client_msg_id": new_msg_id(), "body": text})
+    async def say(self, text: str, entry_id: int | None = None) -> bool:
+        frame: dict[str, Any] = {"type": "send", "client_msg_id": new_msg_id(), "body": text}
+        if entry_id is not None:
+            frame["entry_id"] = entry_id  # a suggestion of the bot, picked
+        reply = await self.link.request(frame)
         if reply is not None and reply.get("type") == "ack":
             self.conversation_id = reply.get("conversation_id", self.conversation_id)
             self.sim.stats.messages_visitor += 1
@@ -627,6 +640,15 @@ class SimVisitor:
             said.add(q.text)
             replied = await self.changes.until(partial(self._more_bot, bots), sim.chat_wall(30.0) + 2.0)
             answer = self._last_bot_answer() if replied else None
+            offered = self._offered(q.kb_question) if replied and q.pick_after_s is not None else None
+            if offered is not None and q.pick_after_s is not None and self.status not in ("queued", "active", "ended"):
+                # 您是不是想问: he sees his question among the suggestions and picks it (docs/protocol.md §4.4).
+                await sim.chat_sleep(q.pick_after_s)
+                bots = self.bot_messages()
+                if await self.say(offered["question"], entry_id=offered["entry_id"]):
+                    sim.stats.suggestions_picked += 1
+                    replied = await self.changes.until(partial(self._more_bot, bots), sim.chat_wall(30.0) + 2.0)
+                    answer = self._last_bot_answer() if replied else None
             hit = answer is not None
             if answer is not None and q.escalate != "always":
                 # Helped: say so (the bot's helpful rate); a visitor who still wants a person does not.

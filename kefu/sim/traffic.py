@@ -293,6 +293,9 @@ class Question:
     human_text: str  # how this visitor asks for a person
     human_after_s: float  # pause between the bot's reply and asking for a person
     rates_answer: bool  # marks the bot's answer helpful / not helpful
+    #: When the bot offers suggestions (您是不是想问) with his question among them, he picks it after this
+    #: pause; None: he does not pick one (reads past them).
+    pick_after_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -340,6 +343,8 @@ class VisitorBehaviour:
     calm_ratings: Mapping[int, float] | None = None  # None: CALM_RATINGS
     angry_ratings: Mapping[int, float] | None = None  # None: ANGRY_RATINGS
     answer_feedback_share: float = 0.3  # rates a bot answer
+    suggestion_pick_share: float = 0.7  # picks his question when the bot suggests it
+    pick_mean_s: float = 3.0  # reading the suggestions before picking one
     order_age_days: int = 10  # order numbers are of orders placed up to this many days ago
 
     def typing_s(self, text: str) -> float:
@@ -379,8 +384,20 @@ class VisitorBehaviour:
                 human_text = script.pick_human_request(rng)
                 human_after = self.reply_delay_s(rng, human_text)
                 rates = rng.random() < self.answer_feedback_share
+                picks = rng.random() < self.suggestion_pick_share
+                pick_after = lognormal(rng, self.pick_mean_s, self.think_sigma) if picks else None
                 questions.append(
-                    Question(topic.text, topic.kind, topic.kb_question, think, escalate, human_text, human_after, rates)
+                    Question(
+                        topic.text,
+                        topic.kind,
+                        topic.kb_question,
+                        think,
+                        escalate,
+                        human_text,
+                        human_after,
+                        rates,
+                        pick_after,
+                    )
                 )
                 if escalate == "always":
                     break  # what would follow is never asked

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from kefu.bot.decision import Decision, Hit, Outcome
-from kefu.bot.turn import KbAnswer, handover_reply, misses_in_a_row, reply_to, wants_person
+from kefu.bot.turn import (
+    KbAnswer,
+    handover_reply,
+    misses_in_a_row,
+    picked_answer,
+    reply_to,
+    suggested_for,
+    wants_person,
+)
 
 ENTRIES = {
     1: KbAnswer(1, "怎么申请退货", "<p>点击<b>申请退货</b></p>", "点击申请退货"),
@@ -30,6 +38,23 @@ def test_an_answer_carries_the_html_for_the_widget_and_text_for_everyone() -> No
     assert reply.outcome == "answer" and reply.body == "点击申请退货" and not reply.learn and not reply.handover
     bot = reply.meta["bot"]
     assert bot["entry_id"] == 1 and bot["answer_html"].startswith("<p>") and bot["feedback"] is None
+
+
+def test_a_picked_suggestion_answers_the_visitors_own_question() -> None:
+    hits = (Hit("2", 0.5, "退款"), Hit("1", 0.4, "退货"))
+    offer = reply_to(Decision(Outcome.suggest, hits), ENTRIES, "钱和货的事", misses_before=0).meta["bot"]
+    assert suggested_for(offer, 1) == "钱和货的事" and suggested_for(offer, 2) == "钱和货的事"
+    assert suggested_for(offer, 3) is None  # not among the suggestions
+    assert suggested_for(None, 1) is None
+    answered = reply_to(Decision(Outcome.answer, hits[:1]), ENTRIES, "退款多久", misses_before=0).meta["bot"]
+    assert suggested_for(answered, 2) is None  # only a suggest reply offers entries
+    reply = picked_answer(ENTRIES[1], "怎么申请退货", suggested_for(offer, 1))
+    assert reply.outcome == "answer" and reply.picked_for == "钱和货的事" and not reply.learn
+    assert reply.meta["bot"]["query"] == "钱和货的事" and reply.meta["bot"]["picked"] is True
+    plain = picked_answer(ENTRIES[1], "怎么申请退货", None)
+    assert (
+        plain.picked_for is None and plain.meta["bot"]["query"] == "怎么申请退货" and "picked" not in plain.meta["bot"]
+    )
 
 
 def test_suggestions_list_the_questions_and_go_to_the_learning_queue() -> None:

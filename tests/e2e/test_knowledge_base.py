@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kefu.actions.kb import do_record_unanswered
+from kefu.actions.kb import do_record_pick, do_record_unanswered
 from kefu.db.engine import make_engine
 from kefu.db.session import Database
 from kefu.events.bus import MemoryBus
@@ -143,15 +143,20 @@ def test_the_admin_imports_a_file(browser: Any, server: Server, watch: Watch, ex
 
 def test_the_admin_attaches_a_learning_item(browser: Any, server: Server, watch: Watch, expect: Any) -> None:
     target = entry_by_question(server, "周末和节假日发货吗")
-    assert target is not None
+    decoy = entry_by_question(server, "怎么下单")
+    assert target is not None and decoy is not None
     with server.admin() as http:
         tenant_id = http.get("/api/v1/auth/me").json()["tenant_id"]
-    # What the bot records when it cannot answer (kefu.actions.kb.do_record_unanswered), asked three times.
+    # What the bot records when it cannot answer (kefu.actions.kb.do_record_unanswered), asked three times,
+    # with the bot's own best guess first; two visitors then picked the right entry among the suggestions
+    # (kefu.actions.kb.do_record_pick).
     database = Database(make_engine(server.env["KEFU_DATABASE_URL"]), MemoryBus())
     try:
         with database.session() as db:
             for wording in ("星期天你们仓库上班不", "星期天你们仓库上班不？", "星期天仓库上班吗"):
-                do_record_unanswered(db, tenant_id, wording, None, [target["id"]], "unanswered")
+                do_record_unanswered(db, tenant_id, wording, None, [decoy["id"], target["id"]], "unanswered")
+            for wording in ("星期天你们仓库上班不", "星期天你们仓库上班不？"):
+                do_record_pick(db, tenant_id, wording, target["id"])
     finally:
         database.engine.dispose()
 
@@ -161,8 +166,11 @@ def test_the_admin_attaches_a_learning_item(browser: Any, server: Server, watch:
     expect(row).to_be_visible()
     expect(row).to_contain_text("2")  # the two wordings that share one key
     expect(row.get_by_test_id(f"learn-candidate-{target['id']}")).to_contain_text("周末和节假日发货吗")
+    expect(row.get_by_test_id(f"learn-picked-{target['id']}")).to_contain_text("访客选过 2 次")
+    expect(row.get_by_test_id(f"learn-picked-{decoy['id']}")).to_have_count(0)
+    expect(row.locator(".cand").first).to_contain_text("周末和节假日发货吗")  # the visitors' pick comes first
     shot(page, "kb-6-learning-queue")
-    row.get_by_test_id(f"learn-candidate-{target['id']}").click()
+    row.get_by_test_id("learn-attach").click()  # the dialog proposes the entry visitors picked
     dialog = page.locator(".el-dialog").filter(has=page.get_by_test_id("learn-attach-save"))
     expect(dialog).to_be_visible()
     expect(dialog.get_by_test_id("learn-entry-select")).to_contain_text("周末和节假日发货吗")

@@ -11,6 +11,7 @@ from kefu.actions.kb import (
     do_create_entry_from_question,
     do_delete_entry,
     do_ignore,
+    do_record_pick,
     do_record_unanswered,
     do_reopen,
 )
@@ -132,3 +133,47 @@ def test_concurrent_records_of_one_question_are_all_counted(database, kb: Kb) ->
         list(pool.map(ask, range(8)))
     items = kb.db.scalars(select(KbLearningItem).where(KbLearningItem.tenant_id == kb.tenant_id)).all()
     assert [(i.ask_count, len(i.samples)) for i in items] == [(40, 5)]
+
+
+def test_a_visitor_picking_a_suggestion_is_counted_on_the_question(kb: Kb) -> None:
+    refund = do_create_entry(kb.db, kb.admin, KbEntryCreate(standard_question="怎么退货", answer="a"))
+    swap = do_create_entry(kb.db, kb.admin, KbEntryCreate(standard_question="怎么换货", answer="b"))
+    foreign = do_create_entry(kb.db, kb.other_admin, KbEntryCreate(standard_question="别家的", answer="c"))
+    item = record(kb, "东西不想要了咋办", [swap.id, refund.id])
+    for entry, wording in [(refund, "东西不想要了咋办"), (refund, "东西不想要了 咋办？"), (swap, "东西不想要了咋办")]:
+        assert do_record_pick(kb.db, kb.tenant_id, wording, entry.id) is not None
+    kb.db.refresh(item)
+    assert item.picks == {str(refund.id): 2, str(swap.id): 1}
+    assert [e.payload["picks"] for e in kb.events("kb.learning_picked")] == [1, 2, 1]
+    # Nothing is counted for a question never recorded, nor for another tenant's entry.
+    assert do_record_pick(kb.db, kb.tenant_id, "从没问过的问题", refund.id) is None
+    assert do_record_pick(kb.db, kb.tenant_id, "东西不想要了咋办", foreign.id) is None
+    assert do_record_pick(kb.db, kb.other_tenant_id, "东西不想要了咋办", refund.id) is None
+    # The queue shows the picks, most picked first, beside the bot's own proposal.
+    (public,) = learning_public(kb.db, kb.tenant_id, [item])
+    assert public.candidates == [swap.id, refund.id]
+    assert [(p.entry_id, p.question, p.count) for p in public.picks] == [
+        (refund.id, "怎么退货", 2),
+        (swap.id, "怎么换货", 1),
+    ]
+    do_delete_entry(kb.db, kb.admin, refund.id)
+    (public,) = learning_public(kb.db, kb.tenant_id, [item])
+    assert [p.entry_id for p in public.picks] == [swap.id]
+
+
+def test_concurrent_picks_are_all_counted(database, kb: Kb) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    e = do_create_entry(kb.db, kb.admin, KbEntryCreate(standard_question="怎么退货", answer="a"))
+    item = record(kb, "东西不想要了咋办", [e.id])
+    kb.db.commit()
+
+    def pick(_: int) -> None:
+        with database.session() as db:
+            for _ in range(5):
+                do_record_pick(db, kb.tenant_id, "东西不想要了咋办", e.id)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(pick, range(8)))
+    kb.db.refresh(item)
+    assert item.picks == {str(e.id): 40}

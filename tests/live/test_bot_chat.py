@@ -121,6 +121,36 @@ def test_a_vague_question_gets_suggestions(client: TestClient, shop: Shop, datab
         assert reply["body"].splitlines()[0] == "您是不是想问：" and "怎么申请退货" in reply["body"]
 
 
+def test_picking_a_suggestion_answers_it_and_tells_the_learning_queue(
+    client: TestClient, shop: Shop, database: Database
+) -> None:
+    ids = with_bot(database, shop)
+    refund = ids["怎么申请退货"]
+    with client.websocket_connect("/ws/visitor") as visitor:
+        hello_visitor(visitor, shop)
+        offered = ask(visitor, "退款退货")["meta"]["bot"]
+        assert offered["outcome"] == "suggest" and refund in [s["entry_id"] for s in offered["suggestions"]]
+        # The widget sends the suggestion's question with its entry id.
+        picked = ask(visitor, "怎么申请退货", entry_id=refund)
+        bot = picked["meta"]["bot"]
+        assert bot["outcome"] == "answer" and bot["entry_id"] == refund and bot["picked"] is True
+        assert bot["query"] == "退款退货"  # it answers the visitor's own question
+        # Unhelpful after all: his own words go to the learning queue, not the entry's question.
+        visitor.send_json({"type": "feedback", "message_id": picked["id"], "helpful": False})
+        assert receive_until(visitor, "feedback")["feedback"] == "unhelpful"
+        # A pick that follows no suggestion of it (an old button) answers, and counts nothing.
+        old = ask(visitor, "发票怎么开", entry_id=ids["发票怎么开"])["meta"]["bot"]
+        assert old["outcome"] == "answer" and "picked" not in old and old["query"] == "发票怎么开"
+    with database.session() as db:
+        items = {i.text: i for i in db.scalars(select(KbLearningItem))}
+        assert set(items) == {"退款退货"}
+        assert items["退款退货"].picks == {str(refund): 1}
+        assert items["退款退货"].ask_count == 2 and items["退款退货"].unhelpful_count == 1
+        events = db.scalars(select(Event).where(Event.type == "bot.replied").order_by(Event.id)).all()
+        assert [e.payload["picked"] for e in events] == [False, True, False]
+        assert db.scalar(select(func.count()).where(Event.type == "kb.learning_picked")) == 1
+
+
 def test_asking_for_a_person_in_words_hands_over_with_the_transcript(
     client: TestClient, shop: Shop, database: Database
 ) -> None:

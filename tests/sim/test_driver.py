@@ -16,6 +16,7 @@ from kefu.db.session import Database
 from kefu.demo import seed_demo
 from kefu.models.channel import Channel, ChannelKind
 from kefu.models.conversation import Conversation, ConversationStatus, Message, SenderKind
+from kefu.models.kb import KbLearningItem
 from kefu.models.skill_group import SkillGroup
 from kefu.models.staff import ApiToken, User
 from kefu.sim.driver import TOKEN_NAME, SimConfig, demo_agent_order, demo_config, prepare, simulate
@@ -101,3 +102,40 @@ def test_simulated_traffic_reaches_the_database(database: Database, database_url
     assert any(c.rating is not None for c in convs), [(c.status, c.ended_by, c.rating) for c in convs]
     assert {c.skill_group_id for c in convs} - {None} <= {g for g in setup.groups.values()}
     assert grab_group in {c.skill_group_id for c in convs}
+
+
+def test_simulated_visitors_pick_the_bots_suggestions(database: Database, database_url: str, tmp_path: Path) -> None:
+    """With the demo bot on, a visitor offered his question among the suggestions picks it: the bot answers
+    that entry and the learning queue counts which entry visitors picked."""
+    if BACKEND == "postgres":
+        need_redis()
+    seed_demo(database)
+    setup = prepare(database, "demo", 3)
+    assert setup.has_bot
+    env = server_env(database_url, tmp_path, f"{NAMESPACE}-sim-{uuid.uuid4().hex[:6]}")
+    server = start_server(env, tmp_path / "run")
+    try:
+        config = SimConfig(
+            url=server.base,
+            speed=600.0,
+            chat_speed=40.0,
+            day_volume=200.0,
+            start_hour=10.0,
+            seed=20261203,
+            duration=12.0,
+            stats_every=0.0,
+        )
+        stats = asyncio.run(simulate(config, setup, out=io.StringIO()))
+    finally:
+        server.stop()
+    assert stats.suggestions_picked >= 1
+    with database.session() as db:
+        picked = [
+            m.meta["bot"]
+            for m in db.scalars(select(Message).where(Message.sender_kind == SenderKind.bot))
+            if (m.meta or {}).get("bot", {}).get("picked")
+        ]
+        items = [i for i in db.scalars(select(KbLearningItem)) if i.picks]
+    assert picked and all(b["outcome"] == "answer" for b in picked)
+    counted = {(i.text_key, k) for i in items for k in i.picks}
+    assert len(counted) >= 1 and sum(sum(i.picks.values()) for i in items) == len(picked)

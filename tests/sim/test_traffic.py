@@ -178,6 +178,9 @@ def test_visitor_behaviour_rates(day_of_visitors: list[VisitorPlan]) -> None:
     always = sum(q.escalate == "always" for q in kb) / len(kb)
     at_least_on_miss = sum(q.escalate != "never" for q in kb) / len(kb)
     assert always == pytest.approx(0.10, abs=0.03) and at_least_on_miss == pytest.approx(0.55, abs=0.04)
+    picks = [q.pick_after_s for q in questions if q.pick_after_s is not None]
+    assert len(picks) / len(questions) == pytest.approx(behaviour.suggestion_pick_share, abs=0.04)
+    assert all(s > 0 for s in picks)
     patience = statistics.fmean(p.patience_s for p in day_of_visitors)
     assert patience == pytest.approx(behaviour.patience_mean_s, rel=0.1)
     delays = [line.delay_s for p in day_of_visitors for line in p.chat_lines]

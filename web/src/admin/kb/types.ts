@@ -41,6 +41,8 @@ export interface LearningItem {
   last_reason: string;
   candidates: number[];
   candidate_questions: string[];
+  /** entries visitors who asked this picked among the bot's suggestions, most picked first */
+  picks: { entry_id: number; question: string; count: number }[];
   status: "open" | "attached" | "created" | "ignored";
   entry_id: number | null;
   first_asked_at: string;
