@@ -2,8 +2,10 @@
 
 Definitions (over the conversations the bot replied in during the period):
 
-- **answer rate** = the bot's replies that answered from the knowledge base / the visitor questions it
-  replied to (answers + suggestions + "not understood"; hand-over messages are not questions);
+- **answer rate** = visitor questions answered from the knowledge base, directly or through one of the
+  bot's suggestions that the visitor picked / the visitor questions it replied to (answers + suggestions +
+  "not understood", less the picked answers: a pick follows its question's suggestion, it is not a new
+  question; hand-over messages are not questions either);
 - **hand-over rate** (转人工率) = conversations that went from the bot to a person / bot conversations;
 - **self-service resolution rate** (自助解决率) = bot conversations that ended without a person, had at
   least one answer and no answer marked unhelpful / bot conversations;
@@ -42,6 +44,7 @@ class BotKpis(BaseModel):
     conversations: int
     questions: int
     answered: int
+    picked: int  # of the answers: a suggestion the visitor picked
     suggested: int
     not_understood: int
     handed_over: int
@@ -64,6 +67,7 @@ class BotCounts:
 
     conversations: int = 0
     answered: int = 0
+    picked: int = 0
     suggested: int = 0
     not_understood: int = 0
     handed_over: int = 0
@@ -74,11 +78,12 @@ class BotCounts:
 
 def kpis_of(c: BotCounts) -> BotKpis:
     """The KPIs (counts and rates) of ``c``."""
-    questions = c.answered + c.suggested + c.not_understood
+    questions = c.answered - c.picked + c.suggested + c.not_understood
     return BotKpis(
         conversations=c.conversations,
         questions=questions,
         answered=c.answered,
+        picked=c.picked,
         suggested=c.suggested,
         not_understood=c.not_understood,
         handed_over=c.handed_over,
@@ -95,6 +100,7 @@ def kpis_of(c: BotCounts) -> BotKpis:
 def bot_kpis(events: Iterable[BotEvent]) -> BotKpis:
     """The KPIs of ``events``."""
     outcomes: dict[str, int] = {"answer": 0, "suggest": 0, "unknown": 0, "handover": 0}
+    picked = 0
     bot_convs: set[int] = set()
     answered_convs: set[int] = set()
     handed: set[int] = set()
@@ -109,6 +115,7 @@ def bot_kpis(events: Iterable[BotEvent]) -> BotKpis:
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
             if outcome == "answer":
                 answered_convs.add(cid)
+                picked += e.payload.get("picked") is True
         elif e.type == "bot.feedback" and cid is not None:
             message_id = e.payload.get("message_id")
             if isinstance(message_id, int):
@@ -125,6 +132,7 @@ def bot_kpis(events: Iterable[BotEvent]) -> BotKpis:
         BotCounts(
             conversations=len(bot_convs),
             answered=outcomes["answer"],
+            picked=picked,
             suggested=outcomes["suggest"],
             not_understood=outcomes["unknown"],
             handed_over=len(handed),

@@ -60,12 +60,14 @@ def _facts(tenant_id: int, start: datetime, end: datetime) -> Subquery:
     outcome = Event.payload["outcome"].as_string()
     helpful = func.coalesce(Event.payload["helpful"].as_boolean(), false())
     message_id = Event.payload["message_id"].as_integer()
+    picked = func.coalesce(Event.payload["picked"].as_boolean(), false())
     replied = Event.type == _REPLIED
     zero = literal(0)
     events = select(
         Event.conversation_id.label("cid"),
         case((replied, Event.occurred_at)).label("reply_at"),
         _flag(and_(replied, outcome == "answer")).label("answered"),
+        _flag(and_(replied, outcome == "answer", picked == true())).label("picked"),
         _flag(and_(replied, outcome == "suggest")).label("suggested"),
         _flag(and_(replied, outcome == "unknown")).label("not_understood"),
         _flag(and_(Event.type == _QUEUED, func.coalesce(Event.payload["reason"].as_string(), "") != "no_bot")).label(
@@ -85,7 +87,7 @@ def _facts(tenant_id: int, start: datetime, end: datetime) -> Subquery:
     verdicts = select(
         Event.conversation_id,
         null(),
-        *([zero] * 6),
+        *([zero] * 7),
         literal(1),
         _flag(helpful == true()),
     ).join(last, Event.id == last.c.id)
@@ -95,6 +97,7 @@ def _facts(tenant_id: int, start: datetime, end: datetime) -> Subquery:
             rows.c.cid,
             func.min(rows.c.reply_at).label("first_reply"),
             func.sum(rows.c.answered).label("answered"),
+            func.sum(rows.c.picked).label("picked"),
             func.sum(rows.c.suggested).label("suggested"),
             func.sum(rows.c.not_understood).label("not_understood"),
             func.max(rows.c.handed).label("handed"),
@@ -115,6 +118,7 @@ def _counted(facts: Subquery, *extra: ColumnElement[Any]) -> Select[Any]:
         *extra,
         _count(is_bot).label("conversations"),
         func.coalesce(func.sum(facts.c.answered), 0).label("answered"),
+        func.coalesce(func.sum(facts.c.picked), 0).label("picked"),
         func.coalesce(func.sum(facts.c.suggested), 0).label("suggested"),
         func.coalesce(func.sum(facts.c.not_understood), 0).label("not_understood"),
         _count(and_(is_bot, facts.c.handed == 1)).label("handed_over"),

@@ -40,6 +40,22 @@ def test_the_four_rates() -> None:
     assert k.feedback == 2 and k.helpful == 1 and k.helpful_rate == 0.5
 
 
+def test_a_picked_suggestion_answers_its_question() -> None:
+    events = [
+        # 1: suggestions, then the visitor picked one: one question, answered
+        replied(1, "suggest"),
+        BotEvent("bot.replied", 1, {"outcome": "answer", "message_id": 11, "picked": True}),
+        BotEvent("conversation.ended", 1, {}),
+        # 2: suggestions, none picked: one question, not answered
+        replied(2, "suggest"),
+        # 3: answered directly
+        BotEvent("bot.replied", 3, {"outcome": "answer", "message_id": 31, "picked": False}),
+    ]
+    k = bot_kpis(events)
+    assert (k.questions, k.answered, k.picked, k.suggested) == (3, 2, 1, 2)
+    assert k.answer_rate == round(2 / 3, 4) and k.self_service_rate == round(1 / 3, 4)
+
+
 def test_nothing_is_null_not_zero() -> None:
     k = bot_kpis([])
     assert k.answer_rate is None and k.handover_rate is None and k.helpful_rate is None and k.conversations == 0

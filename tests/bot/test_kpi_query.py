@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -49,7 +50,12 @@ def history(rng: random.Random, conversations: int, *, since: datetime, until: d
         for _ in range(rng.randint(1, 4)):
             outcome = rng.choice(("answer", "answer", "suggest", "unknown", "handover"))
             message += 1
-            add("bot.replied", {"outcome": outcome, "message_id": message})
+            payload: dict[str, Any] = {"outcome": outcome, "message_id": message}
+            if outcome == "answer" and rng.random() < 0.3:
+                payload["picked"] = True  # a suggestion the visitor picked
+            elif outcome == "answer" and rng.random() < 0.3:
+                payload["picked"] = False
+            add("bot.replied", payload)
             if outcome == "answer":
                 for _ in range(rng.choice((0, 0, 1, 2))):
                     add("bot.feedback", {"message_id": message, "helpful": rng.random() < 0.6})
