@@ -516,18 +516,21 @@ class SimVisitor:
                 self.ratable = bool(frame["ratable"])
         await self.changes.bump()
 
-    def _last_bot_answer(self) -> dict[str, Any] | None:
-        """The bot's latest message if it answered from the knowledge base (docs/protocol.md §4.4)."""
+    def _last_bot(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The bot's latest message and its ``meta.bot`` (docs/protocol.md §4.4)."""
         bots = [m for _, m in sorted(self.messages.items()) if m.get("sender") == "bot"]
         if not bots:
-            return None
-        outcome = ((bots[-1].get("meta") or {}).get("bot") or {}).get("outcome")
-        return bots[-1] if outcome == "answer" else None
+            return None, {}
+        return bots[-1], (bots[-1].get("meta") or {}).get("bot") or {}
+
+    def _last_bot_answer(self) -> dict[str, Any] | None:
+        """The bot's latest message if it answered from the knowledge base."""
+        message, bot = self._last_bot()
+        return message if bot.get("outcome") == "answer" else None
 
     def _offered(self, kb_question: str | None) -> dict[str, Any] | None:
         """The suggestion for ``kb_question`` in the bot's latest message, if it is a suggest reply."""
-        bots = [m for _, m in sorted(self.messages.items()) if m.get("sender") == "bot"]
-        bot = ((bots[-1].get("meta") or {}).get("bot") or {}) if bots else {}
+        _, bot = self._last_bot()
         if kb_question is None or bot.get("outcome") != "suggest":
             return None
         return next((s for s in bot.get("suggestions") or () if s.get("question") == kb_question), None)
