@@ -130,6 +130,7 @@ def _start_demo_simulation(host: str, port: int) -> None:
     import asyncio
     import threading
 
+    from kefu.sim.curation import CuratorBehaviour
     from kefu.sim.driver import demo_config, prepare_from_settings, simulate
 
     connect_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - comparing, not binding
@@ -143,6 +144,12 @@ def _start_demo_simulation(host: str, port: int) -> None:
         return
     names = ", ".join(a.username for a in setup.agents)
     typer.echo(f"  模拟流量 simulated traffic: visitors + agents {names}  (--no-simulate to turn off)")
+    if setup.curator_token:
+        every_min = CuratorBehaviour().review_every_s / config.speed / 60
+        typer.echo(
+            f"  模拟管理员每 {every_min:.0f} 分钟清理一次学习队列 / a simulated admin clears the learning queue"
+            f" every {every_min:.0f} min"
+        )
 
     def run() -> None:
         try:
@@ -171,6 +178,13 @@ def simulate(
     ] = None,
     max_visitors: Annotated[int, typer.Option(min=1, help="most visitors connected at once")] = 200,
     stats_every: Annotated[float, typer.Option(min=0, help="seconds between stats lines on stderr; 0 = none")] = 5.0,
+    curate: Annotated[
+        bool,
+        typer.Option(
+            "--curate/--no-curate",
+            help="模拟管理员每模拟小时清理学习队列 / a simulated administrator clears the learning queue hourly",
+        ),
+    ] = True,
 ) -> None:
     """模拟访客与坐席流量 / drive simulated visitors and agents through the real protocol."""
     import asyncio
@@ -196,13 +210,15 @@ def simulate(
         max_visitors=max_visitors,
         stats_every=stats_every,
         wait_healthy=30.0,
+        curate=curate,
     )
     try:
-        setup = prepare_from_settings(tenant, agents)
+        setup = prepare_from_settings(tenant, agents, curator=curate)
     except LookupError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"simulating {url}: agents {', '.join(a.username for a in setup.agents) or '-'}", err=True)
+    curator = " + an administrator clearing the learning queue" if setup.curator_token else ""
+    typer.echo(f"simulating {url}: agents {', '.join(a.username for a in setup.agents) or '-'}{curator}", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_simulation(config, setup))
 

@@ -8,9 +8,14 @@ and creates API tokens for the simulated agents (as ``kefu admin create-token`` 
 Two clocks: arrivals follow the intraday curve played ``speed`` times faster than real time; what visitors
 and agents do inside a conversation (think, type, patience, breaks) is played ``chat_speed`` times faster.
 
-The demo channel has no bot, so a visitor picks a skill group the way a widget's menu offers it (售前 /
-售后 / 技术支持, by the topic of his question) and asks for a person before his first message; on a channel
-with a bot the visitor talks to the bot first and asks for a person per his plan.
+On a channel with a bot (the demo's answers from the shop FAQ) a visitor talks to the bot first, picks his
+question when the bot suggests it, and asks for a person per his plan; on a channel without one he picks a
+skill group the way a widget's menu offers it (售前 / 售后 / 技术支持, by the topic of his question) and asks
+for a person before his first message.
+
+With a bot, a simulated administrator (:class:`SimCurator`, with an API token of the tenant's first
+administrator) clears the learning queue on the simulated clock (``kefu.sim.curation``), so the bot
+answers more of the visitors' wordings as the run goes on.
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TextIO
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from kefu.sim.curation import CurationStep, CuratorBehaviour, QueueItem, review
 from kefu.sim.script import Script, demo_script
 from kefu.sim.traffic import (
     SHANGHAI,
@@ -85,6 +92,7 @@ class SimConfig:
     max_visitors: int = 200  # visitors connected at once; arrivals beyond are dropped (counted)
     stats_every: float = 5.0  # seconds between stats lines; 0: none
     wait_healthy: float = 0.0  # wait up to this long for /healthz before starting
+    curate: bool = True  # a simulated administrator clears the learning queue (when the channel has a bot)
 
     @property
     def conversation_speed(self) -> float:
@@ -115,6 +123,7 @@ class SimSetup:
     has_bot: bool
     groups: dict[str, int]  # skill group name -> id
     agents: list[SimAgent]
+    curator_token: str | None = None  # the administrator's API token, for clearing the learning queue
 
 
 def demo_agent_order(usernames: list[str]) -> list[str]:
@@ -126,9 +135,10 @@ def demo_agent_order(usernames: list[str]) -> list[str]:
     return [u for u in order if u in known] + sorted(u for u in usernames if u not in set(order))
 
 
-def prepare(database: Any, tenant_slug: str, agent_count: int) -> SimSetup:
-    """Read the tenant's web channel and skill groups; create API tokens for ``agent_count`` of its agents
-    (revoking the simulator's earlier tokens of those agents). ``database`` is a :class:`kefu.db.session.Database`."""
+def prepare(database: Any, tenant_slug: str, agent_count: int, *, curator: bool = True) -> SimSetup:
+    """Read the tenant's web channel and skill groups; create API tokens for ``agent_count`` of its agents,
+    and with ``curator`` for its first administrator when the channel has a bot (revoking the simulator's
+    earlier tokens of those users). ``database`` is a :class:`kefu.db.session.Database`."""
     from sqlalchemy import select
 
     from kefu.access.scope import caller_for
@@ -163,9 +173,8 @@ def prepare(database: Any, tenant_slug: str, agent_count: int) -> SimSetup:
                 select(User).where(User.tenant_id == tenant.id, User.role == Role.agent, User.is_active.is_(True))
             )
         }
-        agents: list[SimAgent] = []
-        for username in demo_agent_order(list(users))[: max(0, agent_count)]:
-            user = users[username]
+
+        def fresh_token(user: User) -> str:
             old = db.scalars(
                 select(ApiToken).where(
                     ApiToken.user_id == user.id, ApiToken.name == TOKEN_NAME, ApiToken.revoked_at.is_(None)
@@ -173,17 +182,23 @@ def prepare(database: Any, tenant_slug: str, agent_count: int) -> SimSetup:
             ).all()
             for token in old:
                 do_revoke_api_token(db, caller, token.id)
-            _, plain = do_create_api_token(db, caller, ApiTokenCreate(name=TOKEN_NAME, user_id=user.id))
-            agents.append(SimAgent(username, user.id, plain))
+            return do_create_api_token(db, caller, ApiTokenCreate(name=TOKEN_NAME, user_id=user.id))[1]
+
+        agents = [
+            SimAgent(username, users[username].id, fresh_token(users[username]))
+            for username in demo_agent_order(list(users))[: max(0, agent_count)]
+        ]
+        has_bot = bool((channel.config or {}).get("bot_enabled"))
         return SimSetup(
             widget_key=channel.widget_key,
-            has_bot=bool((channel.config or {}).get("bot_enabled")),
+            has_bot=has_bot,
             groups=groups,
             agents=agents,
+            curator_token=fresh_token(admin) if curator and has_bot else None,
         )
 
 
-def prepare_from_settings(tenant_slug: str, agent_count: int) -> SimSetup:
+def prepare_from_settings(tenant_slug: str, agent_count: int, *, curator: bool = True) -> SimSetup:
     """:func:`prepare` on the database of the current settings (``KEFU_DATABASE_URL`` / ``KEFU_VAR_DIR``)."""
     from kefu.config import get_settings
     from kefu.db.engine import make_engine
@@ -192,7 +207,7 @@ def prepare_from_settings(tenant_slug: str, agent_count: int) -> SimSetup:
 
     database = Database(make_engine(get_settings().database_url), MemoryBus())
     try:
-        return prepare(database, tenant_slug, agent_count)
+        return prepare(database, tenant_slug, agent_count, curator=curator)
     finally:
         database.dispose()
 
@@ -215,6 +230,8 @@ class Stats:
     abandoned: int = 0
     rated: int = 0
     suggestions_picked: int = 0
+    learnt: int = 0  # learning-queue items the simulated administrator attached to an entry
+    ignored: int = 0  # and ignored
     errors: int = 0
     reconnects: int = 0
     agents_online: int = 0
@@ -227,6 +244,7 @@ class Stats:
             f" · in queue {self.in_queue} · chatting {self.chatting} · messages {self.messages_visitor}+"
             f"{self.messages_agent} · accepted {self.accepted} (grabbed {self.grabs}) · ended {self.ended}"
             f" (abandoned {self.abandoned}) · rated {self.rated} · suggestions picked {self.suggestions_picked}"
+            f" · queue learnt {self.learnt} (ignored {self.ignored})"
             f" · agents online {self.agents_online}"
             f" · errors {self.errors} · reconnects {self.reconnects}"
         )
@@ -934,6 +952,75 @@ class SimAgentClient:
             await self.link.close()
 
 
+# ------------------------------------------------------------------------------------ the administrator
+
+
+class SimCurator:
+    """The simulated administrator: reviews the learning queue every ``review_every_s`` simulated seconds
+    (on the arrival clock, ``SimConfig.speed``) and carries out what :func:`kefu.sim.curation.review` decides
+    through the REST API, as the admin console does. A failing review is counted and logged, never fatal."""
+
+    def __init__(self, sim: Simulator, token: str, behaviour: CuratorBehaviour) -> None:
+        self.sim = sim
+        self.behaviour = behaviour
+        self._headers = {"Authorization": f"Bearer {token}"}
+
+    async def run(self) -> None:
+        speed = self.sim.config.speed
+        origin = time.monotonic()
+        for k in itertools.count():
+            at = (self.behaviour.first_review_s + k * self.behaviour.review_every_s) / speed
+            await asyncio.sleep(max(0.0, at - (time.monotonic() - origin)))
+            try:
+                await self.review_once()
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                self.sim.stats.errors += 1
+                log.warning("simulated administrator: review failed: %r", exc)
+
+    async def review_once(self) -> list[CurationStep]:
+        """One review: read the open items and the entries, then attach and ignore. Returns the steps taken
+        (a step the server refused, e.g. an item someone else resolved meanwhile, is left out)."""
+        async with httpx.AsyncClient(
+            base_url=self.sim.config.url.rstrip("/") + "/api/v1", headers=self._headers, timeout=REQUEST_TIMEOUT
+        ) as http:
+            entry_ids = await self._entry_ids(http)
+            page = await self._get(http, "/kb/learning", status="open", page_size=200)
+            items = [
+                QueueItem(int(i["id"]), tuple(i["samples"]) or (i["text"],), i.get("entry_id")) for i in page["items"]
+            ]
+            taken: list[CurationStep] = []
+            for step in review(items, self.sim.script, entry_ids, self.behaviour.per_review):
+                if step.action == "attach":
+                    body = {"entry_id": step.entry_id, "question": step.question}
+                    response = await http.post(f"/kb/learning/{step.item_id}/attach", json=body)
+                else:
+                    response = await http.post(f"/kb/learning/{step.item_id}/ignore")
+                if response.status_code >= 400:
+                    log.debug("simulated administrator: %s refused: %s", step, response.text)
+                    continue
+                taken.append(step)
+                if step.action == "attach":
+                    self.sim.stats.learnt += 1
+                else:
+                    self.sim.stats.ignored += 1
+            return taken
+
+    async def _entry_ids(self, http: httpx.AsyncClient) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for page_no in itertools.count(1):
+            page = await self._get(http, "/kb/entries", page=page_no, page_size=200)
+            found.update((e["standard_question"], int(e["id"])) for e in page["items"] if e.get("in_effect"))
+            if page_no * 200 >= int(page["total"]) or not page["items"]:
+                return found
+        return found
+
+    @staticmethod
+    async def _get(http: httpx.AsyncClient, path: str, **params: Any) -> dict[str, Any]:
+        response = await http.get(path, params=params)
+        response.raise_for_status()
+        return dict(response.json())
+
+
 # ---------------------------------------------------------------------------------------------- simulator
 
 
@@ -945,6 +1032,7 @@ class Simulator:
         script: Script | None = None,
         visitor_behaviour: VisitorBehaviour | None = None,
         agent_behaviour: AgentBehaviour | None = None,
+        curator_behaviour: CuratorBehaviour | None = None,
         out: TextIO | None = None,
     ) -> None:
         self.config = config
@@ -952,6 +1040,7 @@ class Simulator:
         self.script = script or demo_script()
         self.visitor_behaviour = visitor_behaviour or VisitorBehaviour()
         self.agent_behaviour = agent_behaviour or AgentBehaviour()
+        self.curator_behaviour = curator_behaviour or CuratorBehaviour()
         self.rng = random.Random(config.seed)  # noqa: S311 - simulation, not security
         self.stats = Stats()
         self.out = out if out is not None else sys.stderr
@@ -986,8 +1075,6 @@ class Simulator:
         return midnight + timedelta(hours=self.config.start_hour)
 
     async def _wait_healthy(self) -> None:
-        import httpx
-
         deadline = time.monotonic() + self.config.wait_healthy
         async with httpx.AsyncClient(timeout=2) as http:
             while True:
@@ -1011,6 +1098,9 @@ class Simulator:
             for a in self.setup.agents
         ]
         agent_tasks = [asyncio.create_task(a.run(), name=f"sim-agent-{a.agent.username}") for a in agents]
+        if cfg.curate and self.setup.has_bot and self.setup.curator_token:
+            curator = SimCurator(self, self.setup.curator_token, self.curator_behaviour)
+            agent_tasks.append(asyncio.create_task(curator.run(), name="sim-curator"))
         reporter = asyncio.create_task(self._report()) if cfg.stats_every > 0 else None
         try:
             # The agents first: a visitor arriving at once finds someone online.

@@ -173,6 +173,22 @@ class Script:
         """
         return self._answers.get(_normal(text))
 
+    @functools.cached_property
+    def _meanings(self) -> dict[str, PickedQuestion]:
+        by_text: dict[str, PickedQuestion] = {}
+        for question, phrasings in self.visitor.kb.items():
+            for text in phrasings:
+                by_text.setdefault(_normal(text), PickedQuestion(text, "kb", question))
+        for kind in OUT_OF_SCOPE_KINDS:
+            for text in self.visitor.out_of_scope.get(kind, ()):
+                by_text.setdefault(_normal(text), PickedQuestion(text, kind, None))
+        return by_text
+
+    def meant(self, text: str) -> PickedQuestion | None:
+        """What a simulated visitor meant by ``text``, when it is one of his lines to the bot (exact match,
+        ignoring case, spaces and punctuation): the simulated administrator's knowledge of the shop."""
+        return self._meanings.get(_normal(text))
+
     def pick_kb_question(self, rng: random.Random, exclude: Iterable[str] = ()) -> PickedQuestion:
         """A phrasing not in the KB of a KB question, weighted by topic; ``exclude``: standard questions."""
         skip = set(exclude)

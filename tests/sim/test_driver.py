@@ -12,14 +12,26 @@ from sqlalchemy import func, select
 
 from kefu.access.scope import caller_for
 from kefu.actions.channels import do_update_channel
+from kefu.actions.kb import do_record_unanswered
 from kefu.db.session import Database
 from kefu.demo import seed_demo
 from kefu.models.channel import Channel, ChannelKind
 from kefu.models.conversation import Conversation, ConversationStatus, Message, SenderKind
-from kefu.models.kb import KbLearningItem
+from kefu.models.kb import KbEntry, KbLearningItem, LearningStatus
 from kefu.models.skill_group import SkillGroup
 from kefu.models.staff import ApiToken, User
-from kefu.sim.driver import TOKEN_NAME, SimConfig, demo_agent_order, demo_config, prepare, simulate
+from kefu.sim.curation import CuratorBehaviour
+from kefu.sim.driver import (
+    TOKEN_NAME,
+    SimConfig,
+    SimCurator,
+    Simulator,
+    demo_agent_order,
+    demo_config,
+    prepare,
+    simulate,
+)
+from kefu.sim.script import demo_script
 from kefu.sim.traffic import intraday_curve
 from tests.conftest import BACKEND, NAMESPACE, need_redis
 from tests.live.test_crash import server_env, start_server
@@ -52,7 +64,8 @@ def test_prepare_replaces_the_simulator_tokens(database: Database) -> None:
         live = db.scalar(
             select(func.count()).select_from(ApiToken).where(ApiToken.name == TOKEN_NAME, ApiToken.revoked_at.is_(None))
         )
-    assert live == 3
+    assert live == 4  # the three agents' and the administrator's, who clears the learning queue
+    assert prepare(database, "demo", 0, curator=False).curator_token is None
 
 
 def test_simulated_traffic_reaches_the_database(database: Database, database_url: str, tmp_path: Path) -> None:
@@ -129,6 +142,7 @@ def test_simulated_visitors_pick_the_bots_suggestions(database: Database, databa
     finally:
         server.stop()
     assert stats.suggestions_picked >= 1
+    assert stats.learnt >= 1  # the simulated administrator reviewed the queue twice (at 3 s and 9 s)
     with database.session() as db:
         picked = [
             m.meta["bot"]
@@ -139,3 +153,41 @@ def test_simulated_visitors_pick_the_bots_suggestions(database: Database, databa
     assert picked and all(b["outcome"] == "answer" for b in picked)
     counted = {(i.text_key, k) for i in items for k in i.picks}
     assert len(counted) >= 1 and sum(sum(i.picks.values()) for i in items) == len(picked)
+
+
+def test_the_simulated_administrator_clears_the_learning_queue(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Through the REST API with the administrator's token: a visitor's wording of an FAQ question is attached
+    to its entry, small talk ignored, a topic the FAQ lacks left open."""
+    if BACKEND == "postgres":
+        need_redis()
+    seed_demo(database)
+    setup = prepare(database, "demo", 0)
+    assert setup.curator_token
+    script = demo_script()
+    order, hello, uncovered = (
+        script.visitor.kb["怎么下单"][0],
+        script.visitor.out_of_scope["chitchat"][0],
+        script.visitor.out_of_scope["uncovered"][0],
+    )
+    with database.session() as db:
+        tenant_id = db.scalars(select(Channel.tenant_id).where(Channel.kind == ChannelKind.web)).one()
+        items = {text: do_record_unanswered(db, tenant_id, text, None, []) for text in (order, hello, uncovered)}
+        ids = {text: item.id for text, item in items.items() if item is not None}
+    env = server_env(database_url, tmp_path, f"{NAMESPACE}-sim-{uuid.uuid4().hex[:6]}")
+    server = start_server(env, tmp_path / "run")
+    try:
+        sim = Simulator(SimConfig(url=server.base, stats_every=0.0), setup, out=io.StringIO())
+        steps = asyncio.run(SimCurator(sim, setup.curator_token, CuratorBehaviour()).review_once())
+    finally:
+        server.stop()
+    assert sorted((s.item_id, s.action) for s in steps) == sorted([(ids[order], "attach"), (ids[hello], "ignore")])
+    assert (sim.stats.learnt, sim.stats.ignored) == (1, 1)
+    with database.session() as db:
+        status = {i.id: (i.status, i.entry_id) for i in db.scalars(select(KbLearningItem))}
+        entry = db.scalars(select(KbEntry).where(KbEntry.standard_question == "怎么下单")).one()
+        similar = [s.question for s in entry.similar]
+    assert status[ids[order]] == (LearningStatus.attached, entry.id) and order in similar
+    assert status[ids[hello]][0] is LearningStatus.ignored
+    assert status[ids[uncovered]][0] is LearningStatus.open
