@@ -14,8 +14,10 @@ Definitions (over the conversations the bot replied in during the period):
 A rate with nothing under it is null, not 0.
 
 By day (``daily_bot_kpis``), each conversation counts on the tenant's local day of the bot's first reply
-in it, with everything that happened in it afterwards (also after midnight): a conversation answered at
-23:59 and ended at 00:01 is resolved on the day it began.
+in it, with everything that happened in it afterwards (also after midnight, up to ``FOLLOW_UP`` after the
+last day): a conversation answered at 23:59 and ended at 00:01 is resolved on the day it began. By hour
+of one day (``hour_starts``: a promotion's peak, or the bot getting better as the learning queue is
+cleared) the same, per hour of the first reply (``bucketed_bot_kpis`` over any periods).
 
 These functions are the definitions in code, over events in memory; the API counts the same in SQL
 (``kefu.bot.kpi_query``), and tests/bot/test_kpi_query.py holds the two to the same figures.
@@ -23,6 +25,7 @@ These functions are the definitions in code, over events in memory; the API coun
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +34,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
+
+#: How long after the last period a conversation's events still count with it (by day or hour): a bot
+#: conversation lasts minutes, and this bounds what the figures of a past day have to read.
+FOLLOW_UP = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -143,27 +150,40 @@ def bot_kpis(events: Iterable[BotEvent]) -> BotKpis:
     )
 
 
+def bucketed_bot_kpis(
+    events: Iterable[tuple[datetime, BotEvent]], starts: Sequence[datetime]
+) -> tuple[list[BotKpis], BotKpis]:
+    """The KPIs of each period ``[starts[i], starts[i + 1])`` and of all of them together, from timed events
+    in time order: each conversation counts in the period of the bot's first reply in it, with everything
+    that happened in it afterwards up to ``FOLLOW_UP`` after the last period; one first replied to outside
+    all the periods is not counted."""
+    until = starts[-1] + FOLLOW_UP if starts else None
+    bucket_of: dict[int, int | None] = {}  # conversation → its period (None: outside them all)
+    by_conversation: dict[int, list[BotEvent]] = {}
+    for at, event in events:
+        cid = event.conversation_id
+        if cid is None or (until is not None and at >= until):
+            continue
+        if cid not in bucket_of and event.type == "bot.replied":
+            slot = bisect.bisect_right(starts, at) - 1
+            bucket_of[cid] = slot if 0 <= slot < len(starts) - 1 else None
+        by_conversation.setdefault(cid, []).append(event)
+    per_bucket: list[list[BotEvent]] = [[] for _ in starts[1:]]
+    for cid, bucket in bucket_of.items():
+        if bucket is not None:
+            per_bucket[bucket].extend(by_conversation[cid])
+    return [bot_kpis(b) for b in per_bucket], bot_kpis(e for b in per_bucket for e in b)
+
+
 def daily_bot_kpis(
     events: Iterable[tuple[datetime, BotEvent]], tz: ZoneInfo, days: Sequence[date]
 ) -> tuple[list[tuple[date, BotKpis]], BotKpis]:
     """The KPIs of each of ``days`` (local to ``tz``) and of all of them together, from timed events in
     time order (see the module docstring for which day a conversation counts on)."""
-    wanted = set(days)
-    day_of: dict[int, date] = {}  # conversation → its day
-    by_conversation: dict[int, list[BotEvent]] = {}
-    for at, event in events:
-        cid = event.conversation_id
-        if cid is None:
-            continue
-        if cid not in day_of and event.type == "bot.replied":
-            day_of[cid] = at.astimezone(tz).date()
-        by_conversation.setdefault(cid, []).append(event)
-    per_day: dict[date, list[BotEvent]] = {d: [] for d in days}
-    for cid, day in day_of.items():
-        if day in wanted:
-            per_day[day].extend(by_conversation[cid])
-    daily = [(d, bot_kpis(per_day[d])) for d in days]
-    return daily, bot_kpis(e for d in days for e in per_day[d])
+    if not days:
+        return [], bot_kpis(())
+    per_day, total = bucketed_bot_kpis(events, day_starts(tz, days))
+    return list(zip(days, per_day, strict=True)), total
 
 
 def day_starts(tz: ZoneInfo, days: Sequence[date]) -> list[datetime]:
@@ -173,3 +193,11 @@ def day_starts(tz: ZoneInfo, days: Sequence[date]) -> list[datetime]:
         raise ValueError("days must be consecutive, oldest first")
     ends = [*days, days[-1] + timedelta(days=1)] if days else []
     return [datetime.combine(d, time(), tz).astimezone(UTC) for d in ends]
+
+
+def hour_starts(tz: ZoneInfo, day: date) -> list[datetime]:
+    """The UTC instants at which each hour of the local ``day`` in ``tz`` begins, and the next day's start:
+    24 hours, or 23 / 25 on the days clocks change (each an hour of real time from local midnight)."""
+    start, end = day_starts(tz, [day])
+    hours = round((end - start) / timedelta(hours=1))
+    return [start + timedelta(hours=k) for k in range(hours)] + [end]

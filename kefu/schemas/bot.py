@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -50,3 +50,14 @@ class BotDaily(BaseModel):
     time_zone: str
     days: list[BotDay]  # oldest first, today last
     total: BotKpis  # the same conversations, all days together
+
+
+class BotHour(BotKpis):
+    start: datetime  # when the hour begins, in the tenant's time zone (hours are one hour long, DST too)
+
+
+class BotHourly(BaseModel):
+    time_zone: str
+    date: date  # the local day
+    hours: list[BotHour]  # 24 (23 or 25 on the days clocks change), the first from local midnight
+    total: BotKpis  # the same conversations, the whole day: that day's figures in ``BotDaily``

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,3 +36,29 @@ def test_only_administrators_and_at_most_92_days(client: TestClient, world: Worl
     for days in (0, 93):
         resp = client.get("/api/v1/bot/stats/daily", params={"days": days}, headers=world.headers("admin_a"))
         assert resp.status_code == 422
+
+
+def test_hours_of_a_day_in_the_tenants_time_zone(client: TestClient, world: World) -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    today = datetime.now(tz).date()
+    resp = client.get("/api/v1/bot/stats/hourly", headers=world.headers("admin_a"))
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    assert out["time_zone"] == "Asia/Shanghai" and out["date"] == today.isoformat()
+    starts = [datetime.fromisoformat(h["start"]) for h in out["hours"]]
+    assert len(starts) == 24 and [s.astimezone(tz).hour for s in starts] == list(range(24))
+    assert starts[0].astimezone(tz).date() == today and starts[0].utcoffset() == timedelta(hours=8)
+    assert all(h["conversations"] == 0 and h["answer_rate"] is None for h in out["hours"])
+    yesterday = (today - timedelta(days=1)).isoformat()
+    assert (
+        client.get("/api/v1/bot/stats/hourly", params={"date": yesterday}, headers=world.headers("admin_a")).json()[
+            "date"
+        ]
+        == yesterday
+    )
+    for day in (today + timedelta(days=1), today - timedelta(days=92)):
+        resp = client.get(
+            "/api/v1/bot/stats/hourly", params={"date": day.isoformat()}, headers=world.headers("admin_a")
+        )
+        assert resp.status_code == 422 and "92" in resp.text
+    assert client.get("/api/v1/bot/stats/hourly", headers=world.headers("sup_hq")).status_code == 403

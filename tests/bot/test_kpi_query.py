@@ -3,6 +3,7 @@ event histories in the database of this run's backend (SQLite, or PostgreSQL).""
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -11,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kefu.bot.kpi import BotEvent, bot_kpis, daily_bot_kpis, day_starts
-from kefu.bot.kpi_query import daily_kpis, period_kpis
+from kefu.bot.kpi import BotEvent, bot_kpis, bucketed_bot_kpis, daily_bot_kpis, day_starts, hour_starts
+from kefu.bot.kpi_query import bucketed_kpis, daily_kpis, period_kpis
 from kefu.db.session import Database
 from kefu.models.event import Event
 from tests.factories import make_tenant
@@ -122,6 +123,13 @@ def test_sql_counts_what_the_definition_counts(database: Database, tenants: tupl
         assert total == want_total
         assert total.conversations > 50 and total.resolved_by_bot > 0 and total.feedback > 0  # not all empty
 
+        # by hour of one day (the curve of 机器人数据's 今天)
+        hours = hour_starts(TZ, DAYS[1])
+        hourly, day_total = bucketed_kpis(db, tenant, hours)
+        want_hourly, want_day_total = bucketed_bot_kpis(((t.at, t.event) for t in events), hours)
+        assert len(hourly) == 24 and hourly == want_hourly and day_total == want_day_total == want_daily[1][1]
+        assert sum(k.conversations > 0 for k in hourly) >= 5
+
         for since, until in ((starts[0], starts[-1]), (starts[1] + timedelta(hours=5), starts[3])):
             got = period_kpis(db, tenant, since, until)
             assert got == bot_kpis(t.event for t in events if since <= t.at < until), (since, until)
@@ -145,3 +153,10 @@ def test_days_follow_the_time_zone_across_a_dst_change() -> None:
     assert starts[2] - starts[1] == timedelta(hours=25)
     with pytest.raises(ValueError):
         day_starts(berlin, [date(2026, 10, 24), date(2026, 10, 26)])
+    # hours of a day: 25 on the day clocks go back, 23 on the day they go forward, each an hour long
+    back = hour_starts(berlin, date(2026, 10, 25))
+    assert len(back) == 26 and back[0] == starts[1] and back[-1] == starts[2]
+    assert {b - a for a, b in itertools.pairwise(back)} == {timedelta(hours=1)}
+    assert [h.astimezone(berlin).hour for h in back[:5]] == [0, 1, 2, 2, 3]  # 02:00 twice
+    assert len(hour_starts(berlin, date(2026, 3, 29))) == 24  # 23 hours
+    assert len(hour_starts(TZ, DAYS[0])) == 25

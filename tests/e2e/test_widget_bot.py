@@ -168,5 +168,15 @@ def test_the_admin_sees_the_bots_figures_by_day(browser: Any, server: Server, wa
 
     stats.get_by_test_id("bot-stats-range").get_by_text("近 7 天").click()
     expect(stats.get_by_test_id("bot-stats-conversations")).to_have_text(str(total["conversations"]))
+    # today, by hour: today's conversations, drawn per hour of the tenant's clock
+    stats.get_by_test_id("bot-stats-today").click()
+    expect(stats.get_by_text("今日每小时趋势")).to_be_visible()
+    with server.admin() as http:
+        hourly = http.get("/api/v1/bot/stats/hourly").json()
+        today = http.get("/api/v1/bot/stats/daily", params={"days": 1}).json()["days"][-1]
+    assert hourly["total"]["conversations"] == today["conversations"] and len(hourly["hours"]) == 24
+    expect(stats.get_by_test_id("bot-stats-conversations")).to_have_text(str(today["conversations"]))
+    page.wait_for_timeout(1200)
+    shot(page, "bot-6-admin-today-by-hour")
     ctx.close()
     assert not watch.dialogs and not watch.errors, (watch.dialogs, watch.errors)

@@ -270,3 +270,10 @@ def test_the_bot_over_the_rest_fallback(client: TestClient, shop: Shop, database
     assert {k: by_day["total"][k] for k in kpis if k in by_day["total"]} == {
         k: v for k, v in kpis.items() if k in by_day["total"]
     }
+    # By hour of today: the conversation is in one hour (that of the bot's first reply), with today's figures.
+    hourly = client.get("/api/v1/bot/stats/hourly", headers={"Authorization": f"Bearer {admin_token}"})
+    assert hourly.status_code == 200, hourly.text
+    by_hour = hourly.json()
+    busy = [h for h in by_hour["hours"] if h["conversations"]]
+    assert by_hour["date"] == today and len(busy) == 1 and busy[0]["answered"] == 1
+    assert by_hour["total"] == {k: v for k, v in by_day["days"][-1].items() if k != "date"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -10,15 +10,15 @@ from fastapi import APIRouter, Query, Request, Response, UploadFile
 from sqlalchemy import select
 
 from kefu.api.deps import CallerDep, DbDep, LangDep
-from kefu.bot.kpi import BotKpis
-from kefu.bot.kpi_query import daily_kpis, period_kpis
+from kefu.bot.kpi import BotKpis, hour_starts
+from kefu.bot.kpi_query import bucketed_kpis, daily_kpis, period_kpis
 from kefu.bot.trial import TRIAL_LAYOUT, KnownEntries, TrialRejected, plan_trial, run_trial, template
 from kefu.db.base import utcnow
 from kefu.errors import Forbidden, Invalid, Msg
 from kefu.kb.io import MAX_FILE_BYTES, MEDIA_TYPES, read_table
 from kefu.models.kb import KbEntry
 from kefu.models.tenant import Tenant
-from kefu.schemas.bot import BotDaily, BotDay, BotTrialHit, BotTrialOut, BotTrialRow
+from kefu.schemas.bot import BotDaily, BotDay, BotHour, BotHourly, BotTrialHit, BotTrialOut, BotTrialRow
 
 router = APIRouter(prefix="/bot", tags=["机器人 bot"])
 
@@ -81,6 +81,39 @@ def bot_stats_daily(
     return BotDaily(
         time_zone=tenant.time_zone,
         days=[BotDay(date=d, **k.model_dump()) for d, k in daily],
+        total=total,
+    )
+
+
+@router.get(
+    "/stats/hourly",
+    response_model=BotHourly,
+    summary="机器人每小时指标 / the bot's KPIs of each hour of one day, in the tenant's time zone",
+    description="默认今天；每个会话计入机器人首次回复的那一小时。可查最近 92 天内的某一天。"
+    " / Default today; each conversation counts in the hour of the bot's first reply in it. Any day of the "
+    "last 92.",
+)
+def bot_stats_hourly(
+    caller: CallerDep,
+    db: DbDep,
+    day: Annotated[date | None, Query(alias="date", description="the local day (YYYY-MM-DD); default today")] = None,
+) -> BotHourly:
+    _require_admin(caller, _KPIS_ADMIN_ONLY)
+    tenant = db.get_one(Tenant, caller.tenant_id)
+    tz = ZoneInfo(tenant.time_zone)
+    today = utcnow().astimezone(tz).date()
+    day = day or today
+    if not today - timedelta(days=MAX_DAYS - 1) <= day <= today:
+        raise Invalid(
+            Msg(f"只能查看最近 {MAX_DAYS} 天内的某一天", f"the day must be one of the last {MAX_DAYS}"),
+            code="time.range",
+        )
+    starts = hour_starts(tz, day)
+    hours, total = bucketed_kpis(db, caller.tenant_id, starts)
+    return BotHourly(
+        time_zone=tenant.time_zone,
+        date=day,
+        hours=[BotHour(start=s.astimezone(tz), **k.model_dump()) for s, k in zip(starts[:-1], hours, strict=True)],
         total=total,
     )
 

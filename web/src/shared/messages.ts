@@ -249,6 +249,10 @@ const zh = {
   botStats: {
     range: "统计区间",
     lastDays: "近 {n} 天",
+    today: "今天（按小时）",
+    trendHourly: "今日每小时趋势",
+    volumeHourly: "今日每小时会话与提问",
+    noteHourly: "时区 {tz}；每个会话计入机器人首次回复的那一小时。清理学习队列后，回答率会在当天的曲线上上升。",
     selfService: "自助解决率",
     handover: "转人工率",
     answerRate: "回答率",
@@ -828,6 +832,10 @@ const en: Messages = {
   botStats: {
     range: "Period",
     lastDays: "Last {n} days",
+    today: "Today, by hour",
+    trendHourly: "Today's hourly trend",
+    volumeHourly: "Conversations and questions per hour today",
+    noteHourly: "Time zone {tz}; each conversation counts in the hour of the bot's first reply. As the learning queue is cleared, the answer rate climbs on the day's curve.",
     selfService: "Self-service resolution",
     handover: "Hand-over rate",
     answerRate: "Answer rate",
