@@ -50,6 +50,9 @@ class Analysis:
     text: str  # normalised, synonyms rewritten
     words: tuple[str, ...]  # all words, stopwords included
     terms: dict[str, float]  # term → count
+    # the tenant's dictionary words (product names) the text names, each with the dictionary words inside
+    # it (蚂蚁花呗 names 花呗 too): what the matcher's product agreement compares (``Matcher``)
+    products: frozenset[str] = frozenset()
 
 
 class Analyzer:
@@ -57,12 +60,18 @@ class Analyzer:
 
     def __init__(self, user_words: tuple[str, ...] = (), synonyms: SynonymMap | None = None) -> None:
         self.synonyms = synonyms or SynonymMap()
-        words = {normalize(w) for w in user_words} | set(self.synonyms.canonical_words)
-        self.segmenter = Segmenter(self.synonyms.rewrite(w) for w in words if w)
+        products = {self.synonyms.rewrite(normalize(w)) for w in user_words} - {""}
+        kept_whole = products | {self.synonyms.rewrite(w) for w in self.synonyms.canonical_words}
+        self.segmenter = Segmenter(kept_whole)
+        # a word kept whole → the dictionary words it contains (itself, if it is one)
+        named = {w: _substrings(w) & products for w in kept_whole}
+        self._named = {w: ps for w, ps in named.items() if ps}
 
     def analyze(self, question: str) -> Analysis:
         text = self.synonyms.rewrite(normalize(question))
         words = tuple(self.segmenter.cut(text))
+        named = self._named
+        products = frozenset().union(*(named[w] for w in words if w in named)) if named else frozenset()
         terms: Counter[str] = Counter()
         for word in words:
             if word not in STOPWORDS:
@@ -73,4 +82,8 @@ class Analyzer:
             for char in run:
                 if char not in _CHAR_STOP and not char.isascii():
                     terms["c:" + char] += 1
-        return Analysis(text=text, words=words, terms=dict(terms))
+        return Analysis(text=text, words=words, terms=dict(terms), products=products)
+
+
+def _substrings(word: str) -> frozenset[str]:
+    return frozenset(word[i:j] for i in range(len(word)) for j in range(i + 1, len(word) + 1))

@@ -42,17 +42,33 @@ def eval_command(
     queries: Annotated[Path, typer.Option("--queries", help="问题 CSV: query,expected_id (空 = 知识库外)")],
     as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象 / print one JSON object")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度 / no progress on stderr")] = False,
+    words: Annotated[
+        Path | None,
+        typer.Option("--words", help="企业词典: 一行一个词（产品名）/ the tenant's dictionary, one word per line"),
+    ] = None,
+    synonyms: Annotated[
+        Path | None,
+        typer.Option("--synonyms", help="同义词: 一行一组，空格或逗号分隔 / one synonym set per line"),
+    ] = None,
 ) -> None:
     """评测机器人 / evaluate the bot: build it from KB, answer every query, print the metrics."""
     from kefu.bot.evaluate import evaluate
-    from kefu.bot.kb_file import KbFileError, parse_kb, parse_queries
+    from kefu.bot.kb_file import KbFileError, parse_kb, parse_queries, parse_synonyms, parse_words
     from kefu.bot.matcher import Matcher
 
+    user_words: list[str] = []
+    synonym_sets: list[list[str]] = []
     try:
         with kb.open(encoding="utf-8-sig", newline="") as f:
             docs = parse_kb(f)
         with queries.open(encoding="utf-8-sig", newline="") as f:
             items = parse_queries(f, known_ids=(d.entry_id for d in docs))
+        if words is not None:
+            with words.open(encoding="utf-8-sig") as f:
+                user_words = parse_words(f)
+        if synonyms is not None:
+            with synonyms.open(encoding="utf-8-sig") as f:
+                synonym_sets = parse_synonyms(f)
     except OSError as exc:
         typer.echo(f"无法读取文件 / cannot read: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -66,7 +82,7 @@ def eval_command(
     if not quiet:
         print(f"构建中 / building: {len(docs)} entries", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    matcher = Matcher(docs)
+    matcher = Matcher(docs, user_words=user_words, synonyms=synonym_sets)
     build_s = time.perf_counter() - started
     result = evaluate(matcher, items, progress=None if quiet else _progress("评测中 / evaluating"))
     if as_json:
@@ -82,7 +98,9 @@ def eval_command(
 
     in_kb = sum(1 for q in items if q.expected_id is not None)
     lines = [
-        f"知识库 / knowledge base: {len(docs)} 条 entries, 建索引 / built in {build_s:.1f} s",
+        f"知识库 / knowledge base: {len(docs)} 条 entries, 建索引 / built in {build_s:.1f} s"
+        + (f", 词典 / dictionary {len(user_words)}" if user_words else "")
+        + (f", 同义词 / synonym sets {len(synonym_sets)}" if synonym_sets else ""),
         f"阈值 / thresholds ({t.source}): answer ≥ {t.answer:.3f}, margin ≥ {t.margin:.3f}, suggest ≥ {t.suggest:.3f}",
         f"问题 / queries: {result.n} ({in_kb} 在知识库内 in KB, {result.n - in_kb} 知识库外 out of KB)",
         f"首位命中 / top-1:           {pct(result.top1)}",

@@ -10,17 +10,23 @@ Two knowledge-base layouts are accepted, told apart by the header row:
 ``similar`` / ``相似问题`` holds one question per line inside the cell. Every bad row is reported with its
 row number (the header is row 1), and nothing is returned unless the whole file is good.
 Questions: ``query,expected_id`` (or ``问题,标准问题``); an empty expected id means "not in the knowledge base".
+
+The tenant's dictionary and synonyms, so that an evaluation sees what the live bot sees (plain text,
+blank lines and lines starting with ``#`` skipped): a words file has one dictionary word per line; a
+synonyms file one set per line, its words separated by spaces, commas or 、 (the first is the one the
+others are rewritten to).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kefu.bot.matcher import KbDoc
 
-__all__ = ["EvalQuery", "KbFileError", "parse_kb", "parse_queries"]
+__all__ = ["EvalQuery", "KbFileError", "parse_kb", "parse_queries", "parse_synonyms", "parse_words"]
 
 _ID = ("id", "编号")
 _STANDARD = ("question", "标准问题")
@@ -123,3 +129,57 @@ def parse_queries(lines: Iterable[str], known_ids: Iterable[str] | None = None) 
     if problems:
         raise KbFileError(problems)
     return queries
+
+
+_MAX_WORD_LEN = 50  # as in the console (``kefu.schemas.kb.MAX_WORD_LEN``)
+_SEPARATORS = re.compile(r"[\s,，、]+")
+
+
+def _lines(lines: Iterable[str]) -> Iterable[tuple[int, str]]:
+    for line_number, line in enumerate(lines, start=1):
+        text = line.strip().lstrip("\ufeff").strip()
+        if text and not text.startswith("#"):
+            yield line_number, text
+
+
+def _line(line_number: int, problem: str) -> str:
+    return f"第 {line_number} 行 / line {line_number}: {problem}"
+
+
+def _too_long(line_number: int, word: str) -> str:
+    return _line(line_number, f"词语超过 {_MAX_WORD_LEN} 字 / word longer than {_MAX_WORD_LEN}: {word[:20]!r}…")
+
+
+def parse_words(lines: Iterable[str]) -> list[str]:
+    """Dictionary words, one per line."""
+    words: list[str] = []
+    problems: list[str] = []
+    for line_number, text in _lines(lines):
+        if any(c.isspace() for c in text):
+            problems.append(_line(line_number, f"一行一个词，词中不能有空格 / one word per line, no spaces: {text!r}"))
+        elif len(text) > _MAX_WORD_LEN:
+            problems.append(_too_long(line_number, text))
+        else:
+            words.append(text)
+    if problems:
+        raise KbFileError(problems)
+    return words
+
+
+def parse_synonyms(lines: Iterable[str]) -> list[list[str]]:
+    """Synonym sets, one per line."""
+    sets: list[list[str]] = []
+    problems: list[str] = []
+    for line_number, text in _lines(lines):
+        members = list(dict.fromkeys(w for w in _SEPARATORS.split(text) if w))
+        if len(members) < 2:
+            problems.append(
+                _line(line_number, f"一组同义词至少两个词 / a synonym set needs two words or more: {text!r}")
+            )
+        elif any(len(w) > _MAX_WORD_LEN for w in members):
+            problems.append(_too_long(line_number, next(w for w in members if len(w) > _MAX_WORD_LEN)))
+        else:
+            sets.append(members)
+    if problems:
+        raise KbFileError(problems)
+    return sets

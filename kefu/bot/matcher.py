@@ -14,6 +14,11 @@ with character-level features (``rerank``), less a penalty for hubness: how clos
 nearest other entries, computed after a bulk load, for an edited entry when it is edited (its
 neighbours' values wait for ``recalibrate``), and again at ``recalibrate``. That costs one question-level
 search per entry at build time (under 1 ms each on a 10,000-entry knowledge base).
+
+Last, product agreement: the tenant's dictionary words are its product names, and an entry that names
+some of them but none of those the query names loses ``MatchParams.product_penalty`` (docs/kb.md,
+"Dictionary words are products"). A product name most questions mention has next to no BM25 weight, so
+without this a 借呗 question whose other words match a 花呗 entry gets the 花呗 answer.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kefu.bot.analyze import Analyzer
+from kefu.bot.analyze import Analysis, Analyzer
 from kefu.bot.bm25 import Bm25Index
 from kefu.bot.decision import Decision, Hit, Outcome, Thresholds, decide
 from kefu.bot.rerank import DEFAULT_WEIGHTS, QueryChars, char_features, combine
@@ -74,6 +79,9 @@ class MatchParams:
     # question gets from its ``hub_neighbours`` nearest other entries (0 turns it off)
     hub_weight: float = 0.25
     hub_neighbours: int = 10
+    # product agreement: an entry that names some of the tenant's dictionary words (product names), none
+    # of them one the query names, while the query names one, loses this much (see ``Matcher``)
+    product_penalty: float = 0.3
 
 
 @dataclass
@@ -81,6 +89,7 @@ class _Entry:
     key: int
     doc: KbDoc
     question_keys: tuple[int, ...]
+    products: frozenset[str] = frozenset()  # the dictionary words its questions name (``Analysis.products``)
 
 
 class Matcher:
@@ -114,7 +123,7 @@ class Matcher:
         self._question_of: dict[int, tuple[int, str]] = {}  # question key → (entry key, question text)
         self._chars: dict[int, frozenset[str]] = {}  # question key → its ``c:`` terms (for ``rerank``)
         # analysed questions, kept only while building (a calibration build re-uses them), then dropped
-        self._terms_cache: dict[str, dict[str, float]] | None = {}
+        self._terms_cache: dict[str, Analysis] | None = {}
         self._next_key = 0
         docs = list(docs)
         for doc in docs:
@@ -134,7 +143,7 @@ class Matcher:
         with self._lock:
             self._refresh_hubs_locked()
             docs = [entry.doc for entry in self._entries.values()]
-        cache: dict[str, dict[str, float]] = {}
+        cache: dict[str, Analysis] = {}
         if self.params.learn_rerank:
             weights = self._learned_weights(docs, cache)
             with self._lock:
@@ -144,7 +153,7 @@ class Matcher:
             self.thresholds = thresholds
         return thresholds
 
-    def _learned_weights(self, docs: list[KbDoc], cache: dict[str, dict[str, float]] | None) -> tuple[float, ...]:
+    def _learned_weights(self, docs: list[KbDoc], cache: dict[str, Analysis] | None) -> tuple[float, ...]:
         """The re-ranker's weights refit from held-out similar questions (``rerank.fit_weights``): one
         question of each entry that has two or more is held out, a sibling matcher is built over the rest,
         and each held-out question's candidates (features, and which one is right) are one training list."""
@@ -169,7 +178,7 @@ class Matcher:
         sibling = self._sibling(kept, cache)
         lists = []
         for question, entry_id in sorted(held, key=lambda p: hash_text(p[0] + p[1]))[:MAX_PROBES]:
-            terms = sibling._terms(question)
+            terms = sibling._analysis(question).terms
             with sibling._lock:
                 candidates = sibling._candidates(terms, self.params.rerank_depth)[: self.params.rerank_depth]
                 if not candidates:
@@ -183,12 +192,12 @@ class Matcher:
             return prior
         return fit_weights(lists, prior)
 
-    def _calibrated(self, docs: list[KbDoc], cache: dict[str, dict[str, float]] | None, **targets: float) -> Thresholds:
+    def _calibrated(self, docs: list[KbDoc], cache: dict[str, Analysis] | None, **targets: float) -> Thresholds:
         from kefu.bot.calibrate import calibrate
 
         return calibrate(docs, lambda kept: self._sibling(kept, cache), **targets)
 
-    def _sibling(self, docs: Iterable[KbDoc], cache: dict[str, dict[str, float]] | None = None) -> Matcher:
+    def _sibling(self, docs: Iterable[KbDoc], cache: dict[str, Analysis] | None = None) -> Matcher:
         """A matcher with the same analyzer and parameters over other docs (reusing analysed questions)."""
         other = Matcher.__new__(Matcher)
         other.params = self.params
@@ -214,11 +223,11 @@ class Matcher:
     def __contains__(self, entry_id: object) -> bool:
         return entry_id in self._entries
 
-    def _terms(self, question: str) -> dict[str, float]:
+    def _analysis(self, question: str) -> Analysis:
         cache = self._terms_cache
         cached = cache.get(question) if cache is not None else None
         if cached is None:
-            cached = self._analyzer.analyze(question).terms
+            cached = self._analyzer.analyze(question)
             if cache is not None:
                 cache[question] = cached
         return cached
@@ -226,7 +235,9 @@ class Matcher:
     def upsert(self, doc: KbDoc) -> None:
         """Add or replace an entry; searches see it as soon as this returns."""
         questions = list(dict.fromkeys(q for q in doc.questions if q and q.strip()))
-        analysed = [(q, self._terms(q)) for q in questions]
+        analyses = [(q, self._analysis(q)) for q in questions]
+        analysed = [(q, a.terms) for q, a in analyses]
+        products = frozenset().union(*(a.products for _, a in analyses))
         entry_terms: dict[str, float] = {}
         for _, terms in analysed:
             for term in terms:
@@ -246,7 +257,7 @@ class Matcher:
                 question_keys.append(key)
             if entry_terms:
                 self._entries_index.add(entry_key, entry_terms)
-            entry = self._entries[doc.entry_id] = _Entry(entry_key, doc, tuple(question_keys))
+            entry = self._entries[doc.entry_id] = _Entry(entry_key, doc, tuple(question_keys), products)
             self._entry_ids[entry_key] = doc.entry_id
             if self._hub_live:
                 self._hub[doc.entry_id] = self._hub_locked(entry)
@@ -285,22 +296,24 @@ class Matcher:
 
     def search(self, query: str, k: int = 3) -> list[Hit]:
         """The ``k`` best entries for ``query``, best first, one hit per entry."""
-        terms = self._analyzer.analyze(query).terms
+        analysis = self._analyzer.analyze(query)
         with self._lock:
-            return self._search_locked(terms, k)
+            return self._search_locked(analysis.terms, k, analysis.products)
 
-    def _search_locked(self, terms: Mapping[str, float], k: int) -> list[Hit]:
+    def _search_locked(self, terms: Mapping[str, float], k: int, products: frozenset[str] = frozenset()) -> list[Hit]:
         scored = self._candidates(terms, k)
         weights = self.rerank_weights
         hub_weight = self.params.hub_weight if self._hub else 0.0
-        if any(weights[1:]) or hub_weight:
+        penalty = self.params.product_penalty if products else 0.0
+        if any(weights[1:]) or hub_weight or penalty:
             scored = scored[: max(self.params.rerank_depth, k)]
             query_chars = self._query_chars(terms)
             hub = self._hub
             scored = [
                 (
                     combine(self._features(query_chars, score, entry_key), weights)
-                    - hub_weight * hub.get(self._entry_ids[entry_key], 0.0),
+                    - hub_weight * hub.get(self._entry_ids[entry_key], 0.0)
+                    - penalty * self._names_other_product(entry_key, products),
                     entry_key,
                     question_key,
                 )
@@ -311,6 +324,12 @@ class Matcher:
             Hit(self._entry_ids[entry_key], round(score, 6), self._question_of[question_key][1])
             for score, entry_key, question_key in scored[:k]
         ]
+
+    def _names_other_product(self, entry_key: int, products: frozenset[str]) -> bool:
+        """Product agreement: the entry names dictionary words and none of the query's (``products``).
+        An entry that names no product answers for every product, so it is never penalised."""
+        named = self._entries[self._entry_ids[entry_key]].products
+        return bool(named) and named.isdisjoint(products)
 
     def _refresh_hubs_locked(self) -> None:
         """Every entry's hubness from the index as it is now (after a bulk load; at recalibration)."""

@@ -64,3 +64,21 @@ def test_eval_reports_a_bad_file_clearly(tmp_path: Path) -> None:
     assert done.returncode == 2 and "row 2" in done.stderr and "no-such-entry" in done.stderr
     missing = bot(["eval", "--kb", str(tmp_path / "nope.csv"), "--queries", str(queries)], tmp_path)
     assert missing.returncode == 2 and "nope.csv" in missing.stderr
+
+
+def test_eval_with_the_tenants_dictionary(tmp_path: Path) -> None:
+    kb, queries, words = tmp_path / "kb.csv", tmp_path / "q.csv", tmp_path / "words.txt"
+    kb.write_text(
+        "id,question,similar,answer\njiebei,借呗提前还款有什么后果,,a\nhuabei,花呗逾期还款会怎样,,b\n", encoding="utf-8"
+    )
+    queries.write_text("query,expected_id\n花呗提前还款有什么后果,huabei\n", encoding="utf-8")
+    words.write_text("# 产品名\n花呗\n借呗\n", encoding="utf-8")
+    args = ["eval", "--kb", str(kb), "--queries", str(queries), "--json", "--quiet"]
+    plain = json.loads(bot(args, tmp_path).stdout)
+    assert plain["answer_rate"] == 1.0 and plain["answered_precision"] == 0.0  # a 借呗 answer to a 花呗 question
+    with_words = bot([*args, "--words", str(words)], tmp_path)
+    assert with_words.returncode == 0, with_words.stderr
+    assert json.loads(with_words.stdout)["answer_rate"] == 0.0  # the dictionary names the products: no answer
+    words.write_text("花呗\n蚂蚁 借呗\n", encoding="utf-8")
+    bad = bot([*args, "--words", str(words)], tmp_path)
+    assert bad.returncode == 2 and "line 2" in bad.stderr

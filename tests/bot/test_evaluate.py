@@ -121,3 +121,19 @@ def test_a_query_naming_an_unknown_entry_is_an_error() -> None:
 def test_missing_column_is_reported() -> None:
     with pytest.raises(KbFileError, match="标准问题"):
         parse_kb(io.StringIO("foo,bar\n1,2\n", newline=""))
+
+
+def test_parse_words_and_synonym_sets() -> None:
+    from kefu.bot.kb_file import parse_synonyms, parse_words
+
+    assert parse_words(io.StringIO("\ufeff花呗\n\n# 产品\n借呗 \n")) == ["花呗", "借呗"]
+    assert parse_synonyms(io.StringIO("退款 退钱,返款\n花呗、花贝、花呗\n")) == [
+        ["退款", "退钱", "返款"],
+        ["花呗", "花贝"],
+    ]
+    with pytest.raises(KbFileError) as bad_words:
+        parse_words(io.StringIO("花呗\n蚂蚁 花呗\n" + "长" * 51 + "\n"))
+    assert bad_words.value.problems[0].startswith("第 2 行") and "line 3" in bad_words.value.problems[1]
+    with pytest.raises(KbFileError) as bad_sets:
+        parse_synonyms(io.StringIO("退款\n"))
+    assert "line 1" in str(bad_sets.value) and "two words" in str(bad_sets.value)

@@ -149,3 +149,36 @@ def test_demo_knowledge_base_answers_its_own_questions() -> None:
     assert right >= 0.95 * len(docs)
     answered = sum(matcher.decide(doc.standard).outcome is Outcome.answer for doc in docs)
     assert answered >= 0.8 * len(docs)
+
+
+def test_an_entry_about_another_product_is_not_the_answer() -> None:
+    docs = [
+        KbDoc("jiebei", "借呗提前还款有什么后果"),
+        KbDoc("huabei", "花呗逾期还款会怎样"),
+        KbDoc("phone", "怎么改手机号"),
+    ]
+    question = "花呗提前还款有什么后果"
+    plain = Matcher(docs, thresholds=FIXED)
+    assert plain.decide(question).hits[0].entry_id == "jiebei" and plain.decide(question).outcome is Outcome.answer
+    # with the products in the tenant's dictionary, a 借呗 answer is not given to a 花呗 question
+    products = Matcher(docs, user_words=["花呗", "借呗", "蚂蚁花呗"], thresholds=FIXED)
+    assert products.decide(question).outcome is Outcome.suggest
+    penalty = products.params.product_penalty
+    assert products.search(question)[0].score == round(plain.search(question)[0].score - penalty, 6)
+    # agreement: 蚂蚁花呗 names 花呗, so the 花呗 entry keeps its score
+    assert products.search("蚂蚁花呗逾期还款")[0].entry_id == "huabei"
+    # a query naming no product, and an entry naming none, are not penalised
+    assert products.search("提前还款有什么后果")[0].score == plain.search("提前还款有什么后果")[0].score
+    generic = Matcher([*docs, KbDoc("any", "提前还款有什么后果")], user_words=["花呗", "借呗"], thresholds=FIXED)
+    assert [h.entry_id for h in generic.search(question, k=2)] == ["any", "jiebei"]
+
+
+def test_product_agreement_follows_edits() -> None:
+    products = Matcher(SHOP_FAQ, user_words=["云朵柔", "丝滑棉"], thresholds=FIXED)
+    question = "丝滑棉面巾纸有货吗"
+    products.upsert(KbDoc("cloud", "云朵柔面巾纸有货吗"))
+    before = products.search(question)[0]
+    assert before.entry_id == "cloud" and products.decide(question).outcome is not Outcome.answer
+    products.upsert(KbDoc("cloud", "云朵柔面巾纸有货吗", ("丝滑棉面巾纸还有吗",)))  # now about both
+    after = products.decide(question)
+    assert after.outcome is Outcome.answer and after.hits[0].entry_id == "cloud"

@@ -489,7 +489,7 @@ const zh = {
     },
     dict: {
       title: "企业词典",
-      help: "添加产品名、品牌名等专有词语，机器人分词时会把它们当作一个整体，例如「小米14」「双11」。",
+      help: "添加产品名、品牌名等专有词语，机器人分词时会把它们当作一个整体，例如「小米14」「双11」。访客问到某个产品时，机器人不会直接用只讲另一个产品的答案回复（可作为推荐问题）。",
       placeholder: "输入词语，多个用空格或逗号分隔，按 Enter 添加",
       filter: "筛选词语",
       count: "共 {n} 个词语",
@@ -1072,7 +1072,7 @@ const en: Messages = {
     },
     dict: {
       title: "Dictionary",
-      help: "Add product and brand names: the bot keeps them whole when it splits a question into words, e.g. “小米14”.",
+      help: "Add product and brand names: the bot keeps them whole when it splits a question into words, e.g. “小米14”. A question about one product is not answered directly with an entry about another product only (it may still be suggested).",
       placeholder: "Words, separated by spaces or commas; Enter adds them",
       filter: "Filter words",
       count: "{n} words",
