@@ -411,6 +411,41 @@ def do_remove_similar_question(db: Session, caller: Caller, entry_id: int, simil
     return entry
 
 
+@action
+def do_merge_entries(db: Session, caller: Caller, entry_id: int, merged_entry_id: int) -> KbEntry:
+    """合并条目: two entries that ask the same thing become one. The merged entry's standard and similar
+    questions become similar questions of ``entry_id`` and the merged entry is deleted — its answer,
+    category and validity go with it: the administrator keeps the answer by choosing which entry to keep.
+    One transaction: if the kept entry would exceed its similar-question limit, nothing changes."""
+    require_kb_admin(caller)
+    if entry_id == merged_entry_id:
+        raise Invalid(Msg("不能把条目合并到它自己", "an entry cannot be merged into itself"), code="kb.merge_self")
+    _lock_tenant(db, caller.tenant_id)
+    kept = access_entry(db, caller, entry_id, for_update=True)
+    merged = access_entry(db, caller, merged_entry_id, for_update=True)
+    moved = [merged.standard_question, *(s.question for s in merged.similar)]
+    emit(
+        db,
+        "kb.entry_deleted",
+        tenant_id=caller.tenant_id,
+        actor_id=caller.user_id,
+        payload={"entry_id": merged.id, "standard_question": merged.standard_question, "merged_into": kept.id},
+    )
+    db.delete(merged)
+    db.flush()  # its questions are free to move now
+    _set_similar(db, kept, [*(s.question for s in kept.similar), *moved])
+    kept.updated_at = utcnow()
+    db.flush()
+    emit(
+        db,
+        "kb.entry_updated",
+        tenant_id=caller.tenant_id,
+        actor_id=caller.user_id,
+        payload={**entry_state(kept), "changed": ["similar_questions"], "merged": merged_entry_id},
+    )
+    return kept
+
+
 # --- categories ------------------------------------------------------------------------------------------
 
 

@@ -91,6 +91,28 @@ class SimilarQuestionCreate(BaseModel):
     question: Question
 
 
+class EntryMerge(BaseModel):
+    merged_entry_id: Id = Field(
+        description="并入本条目后被删除的条目 / the entry merged into this one (then deleted)", examples=[42]
+    )
+
+
+class DuplicateSide(BaseModel):
+    id: int
+    standard_question: str
+    similar_count: int
+    category_path: str | None
+    matched_question: str = Field(description="相似的那个问法 / the question of this entry that matched")
+
+
+class DuplicatePairPublic(BaseModel):
+    """Two entries that ask the same thing; ``first`` has the more questions (the one to keep by default)."""
+
+    score: float = Field(description="0..1，越高越像 / how alike, 0..1")
+    first: DuplicateSide
+    second: DuplicateSide
+
+
 class SimilarQuestionPublic(ORMModel):
     id: int
     question: str

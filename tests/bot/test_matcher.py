@@ -182,3 +182,31 @@ def test_product_agreement_follows_edits() -> None:
     products.upsert(KbDoc("cloud", "云朵柔面巾纸有货吗", ("丝滑棉面巾纸还有吗",)))  # now about both
     after = products.decide(question)
     assert after.outcome is Outcome.answer and after.hits[0].entry_id == "cloud"
+
+
+def test_near_duplicates_are_the_same_question_in_other_words() -> None:
+    docs = [
+        KbDoc("a", "怎样申请花呗收款码", ("花呗收款码在哪申请",)),
+        KbDoc("b", "花呗收款码怎样申请"),
+        KbDoc("c", "借呗收款码怎样申请"),  # another product
+        KbDoc("refund", "退款"),  # inside a longer, more specific question: not a duplicate
+        KbDoc("refund-time", "退款多久到账"),
+        KbDoc("phone", "怎么修改手机号"),
+    ]
+    plain = Matcher(docs, thresholds=FIXED)
+    pairs = plain.near_duplicates(min_score=0.6)
+    assert ("a", "b") in [(p.first, p.second) for p in pairs]  # the entry with more questions first
+    assert all({p.first, p.second} != {"refund", "refund-time"} for p in pairs)
+    ab = next(p for p in pairs if (p.first, p.second) == ("a", "b"))
+    assert ab.second_question == "花呗收款码怎样申请" and 0.8 <= ab.score <= 1.0
+    assert [p.score for p in pairs] == sorted((p.score for p in pairs), reverse=True)
+    # with the products in the dictionary, the 借呗 entry is no duplicate of the 花呗 ones
+    products = Matcher(docs, user_words=["花呗", "借呗"], thresholds=FIXED).near_duplicates(min_score=0.6)
+    assert any({p.first, p.second} == {"b", "c"} for p in pairs)
+    assert all("c" not in (p.first, p.second) for p in products) and ("a", "b") in [
+        (p.first, p.second) for p in products
+    ]
+    # edits are seen at once
+    plain.remove("b")
+    assert all("b" not in (p.first, p.second) for p in plain.near_duplicates(min_score=0.6))
+    assert [(p.first, p.second) for p in plain.near_duplicates(min_score=0.8)] == []

@@ -14,6 +14,7 @@ from kefu.actions.kb import (
     do_create_synonym_set,
     do_delete_category,
     do_delete_entry,
+    do_merge_entries,
     do_remove_dictionary_word,
     do_remove_similar_question,
     do_update_category,
@@ -127,6 +128,45 @@ def test_delete_entry(kb: Kb) -> None:
     assert kb.db.query(KbSimilarQuestion).count() == 0
     assert kb.events()[-1].payload == {"entry_id": e.id, "standard_question": "怎么退货"}
     entry(kb, "我想退货")  # its questions are free again
+
+
+def test_merge_moves_the_questions_and_deletes_the_merged_entry(kb: Kb) -> None:
+    kept = entry(kb, "怎样申请花呗收款码", "花呗收款码在哪申请")
+    merged = entry(kb, "花呗收款码怎样申请", "怎么申请花呗收款码", "收款码怎么弄")
+    before = len(kb.events())
+    do_merge_entries(kb.db, kb.admin, kept.id, merged.id)
+    assert kb.db.get(KbEntry, merged.id) is None
+    assert [s.question for s in kept.similar] == [
+        "花呗收款码在哪申请",
+        "花呗收款码怎样申请",
+        "怎么申请花呗收款码",
+        "收款码怎么弄",
+    ]
+    deleted, updated = kb.events()[before:]
+    assert deleted.type == "kb.entry_deleted" and deleted.payload["merged_into"] == kept.id
+    assert updated.type == "kb.entry_updated" and updated.payload["merged"] == merged.id
+    assert updated.payload["similar_questions"] == [s.question for s in kept.similar]
+    # the merged entry's questions now lead to the kept entry: a new entry cannot take them
+    with pytest.raises(Conflict):
+        entry(kb, "收款码怎么弄")
+
+
+def test_a_merge_that_cannot_be_done_changes_nothing(kb: Kb) -> None:
+    from kefu.schemas.kb import MAX_SIMILAR_PER_ENTRY
+
+    full = entry(kb, "问题", *(f"问法{i}" for i in range(MAX_SIMILAR_PER_ENTRY)))
+    other = entry(kb, "另一个问题", "再一个问法")
+    before = len(kb.events())
+    with pytest.raises(Invalid) as too_many:
+        do_merge_entries(kb.db, kb.admin, full.id, other.id)
+    assert too_many.value.code == "kb.too_many_similar"
+    assert kb.db.get(KbEntry, other.id) is not None and len(kb.events()) == before
+    with pytest.raises(Invalid) as itself:
+        do_merge_entries(kb.db, kb.admin, other.id, other.id)
+    assert itself.value.code == "kb.merge_self"
+    theirs = do_create_entry(kb.db, kb.other_admin, KbEntryCreate(standard_question="他们的问题", answer="a"))
+    with pytest.raises(NotFound):
+        do_merge_entries(kb.db, kb.admin, other.id, theirs.id)
 
 
 def test_categories_form_a_tree_without_cycles(kb: Kb) -> None:
