@@ -269,3 +269,32 @@ def test_the_admin_tests_the_bot_on_a_question_list(
     expect(rows.filter(has_text=miss["query"])).to_contain_text("答对")
     ctx.close()
     assert not watch.dialogs and not watch.errors, (watch.dialogs, watch.errors)
+
+
+def test_the_admin_merges_duplicate_entries(browser: Any, server: Server, watch: Watch, expect: Any) -> None:
+    with server.admin() as http:  # someone wrote the shop's 货到付款 entry a second time
+        made = http.post("/api/v1/kb/entries", json={"standard_question": "支持货到付款么", "answer": "不支持"})
+        assert made.status_code == 201, made.text
+    ctx, page = open_console(browser, server, watch)
+    page.get_by_test_id("menu-kb").click()
+    page.locator(".el-tabs__item").filter(has_text="疑似重复").click()
+    rows = page.get_by_test_id("kb-dup-table").locator(".el-table__body .el-table__row")
+    row = rows.filter(has_text="支持货到付款么")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("支持货到付款吗")  # the shop's own entry, with more questions, comes first
+    expect(row).to_contain_text("%")
+    page.wait_for_timeout(300)  # the tab's underline slides over
+    shot(page, "kb-10-duplicates")
+
+    row.get_by_test_id("kb-dup-keep-first").click()
+    confirm = page.locator(".el-message-box")
+    expect(confirm).to_contain_text("支持货到付款么")
+    page.wait_for_timeout(400)  # the box fades in
+    shot(page, "kb-10-duplicates-confirm")
+    confirm.get_by_role("button", name="合并").click()
+    expect(rows.filter(has_text="支持货到付款么")).to_have_count(0)
+    assert entry_by_question(server, "支持货到付款么") is None
+    kept = entry_by_question(server, "支持货到付款吗")
+    assert kept is not None and "支持货到付款么" in {s["question"] for s in kept["similar_questions"]}
+    ctx.close()
+    assert not watch.dialogs and not watch.errors, (watch.dialogs, watch.errors)

@@ -118,3 +118,18 @@ export interface TrialReport {
   thresholds_source: string;
   rows: TrialRow[];
 }
+
+/** GET /api/v1/kb/duplicates: two entries that ask the same thing; `first` has the more questions. */
+export interface DuplicateSide {
+  id: number;
+  standard_question: string;
+  similar_count: number;
+  category_path: string | null;
+  matched_question: string;
+}
+
+export interface DuplicatePair {
+  score: number;
+  first: DuplicateSide;
+  second: DuplicateSide;
+}
