@@ -418,10 +418,10 @@ def do_merge_entries(db: Session, caller: Caller, entry_id: int, merged_entry_id
     category and validity go with it: the administrator keeps the answer by choosing which entry to keep.
     One transaction: if the kept entry would exceed its similar-question limit, nothing changes."""
     require_kb_admin(caller)
+    _lock_tenant(db, caller.tenant_id)
+    kept = access_entry(db, caller, entry_id, for_update=True)  # first: another tenant's entry is a 404
     if entry_id == merged_entry_id:
         raise Invalid(Msg("不能把条目合并到它自己", "an entry cannot be merged into itself"), code="kb.merge_self")
-    _lock_tenant(db, caller.tenant_id)
-    kept = access_entry(db, caller, entry_id, for_update=True)
     merged = access_entry(db, caller, merged_entry_id, for_update=True)
     moved = [merged.standard_question, *(s.question for s in merged.similar)]
     emit(

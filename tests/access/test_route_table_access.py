@@ -164,6 +164,8 @@ def body_values(world: World) -> dict[str, Any]:
         "question": "probe",
         "words": ["探针", "probe"],
         "entry_id": world.kb["entry_id"] if isinstance(world, ProbeWorld) else 1,
+        # into itself: refused (422) for the owner, so the probe's entry survives the probe
+        "merged_entry_id": world.kb["entry_id"] if isinstance(world, ProbeWorld) else 1,
         "title": "probe",
         "body": "probe",
         "scope": "team",

@@ -289,7 +289,12 @@ def test_duplicates_found_and_merged_over_http(client: TestClient, world: World)
         "matched_question": "花呗收款码怎样申请",
     }
     assert 0.8 <= pair["score"] <= 1.0
-    assert client.get(f"{KB}/duplicates", headers=world.headers("sup_hq")).status_code == 403
+    assert client.get(f"{KB}/duplicates", headers=world.headers("sup_hq")).status_code == 200  # staff read it
+    assert client.get(f"{KB}/duplicates", headers=world.headers("agent_east")).status_code == 403
+    refused = client.post(
+        f"{KB}/entries/{a['id']}/merge", json={"merged_entry_id": b["id"]}, headers=world.headers("sup_hq")
+    )
+    assert refused.status_code == 403
     assert client.get(f"{KB}/duplicates", params={"min_score": 2}, headers=h).status_code == 422
 
     merged = client.post(f"{KB}/entries/{a['id']}/merge", json={"merged_entry_id": b["id"]}, headers=h)

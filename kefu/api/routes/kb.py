@@ -226,7 +226,7 @@ def merge_entries(entry_id: PathId, data: EntryMerge, caller: CallerDep, db: DbD
 @router.get(
     "/duplicates",
     response_model=list[DuplicatePairPublic],
-    summary="疑似重复条目 / entries that ask the same thing (administrators)",
+    summary="疑似重复条目 / entries that ask the same thing (administrators, supervisors, inspectors)",
     description="按机器人当前的索引找出问法几乎相同的两个条目，最像的在前；合并后机器人才能明确回答。"
     " / Pairs of entries whose questions say the same thing, by the bot's index as it is now, most alike "
     "first: visitors' questions split between them and the bot answers neither until they are merged.",
@@ -238,7 +238,7 @@ def list_duplicates(
     min_score: Annotated[float, Query(ge=0.5, le=1.0, description="最低相似度 / lowest score")] = 0.8,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DuplicatePairPublic]:
-    require_kb_admin(caller)
+    require_kb_staff(caller)
     bot = request.app.state.live.bot.registry.bot_for(caller.tenant_id)
     pairs = bot.matcher.near_duplicates(min_score, limit)
     ids = {int(i) for p in pairs for i in (p.first, p.second)}
