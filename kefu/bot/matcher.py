@@ -134,7 +134,7 @@ class Matcher:
         self._question_of: dict[int, tuple[int, str]] = {}  # question key → (entry key, question text)
         self._chars: dict[int, frozenset[str]] = {}  # question key → its ``c:`` terms (for ``rerank``)
         # analysed questions, kept only while building (a calibration build re-uses them), then dropped
-        self._terms_cache: dict[str, Analysis] | None = {}
+        self._analysis_cache: dict[str, Analysis] | None = {}
         self._next_key = 0
         docs = list(docs)
         for doc in docs:
@@ -144,9 +144,9 @@ class Matcher:
         with self._lock:
             self._refresh_hubs_locked()
         if self.params.learn_rerank:
-            self.rerank_weights = self._learned_weights(docs, self._terms_cache)
-        self.thresholds = thresholds or self._calibrated(docs, self._terms_cache)
-        self._terms_cache = None
+            self.rerank_weights = self._learned_weights(docs, self._analysis_cache)
+        self.thresholds = thresholds or self._calibrated(docs, self._analysis_cache)
+        self._analysis_cache = None
 
     def recalibrate(self, **targets: float) -> Thresholds:
         """Calibrate the thresholds again from the entries as they are now (after many edits), use and
@@ -219,7 +219,7 @@ class Matcher:
         other._questions = Bm25Index(self.params.k1, self.params.b)
         other._entries_index = Bm25Index(self.params.k1, self.params.entry_b)
         other._entries, other._entry_ids, other._question_of, other._chars = {}, {}, {}, {}
-        other._terms_cache = cache
+        other._analysis_cache = cache
         other._next_key = 0
         for doc in docs:
             other.upsert(doc)
@@ -235,7 +235,7 @@ class Matcher:
         return entry_id in self._entries
 
     def _analysis(self, question: str) -> Analysis:
-        cache = self._terms_cache
+        cache = self._analysis_cache
         cached = cache.get(question) if cache is not None else None
         if cached is None:
             cached = self._analyzer.analyze(question)
@@ -355,21 +355,21 @@ class Matcher:
 
         Visitors' questions that such a pair shares split between the two entries, and the margin rule
         then keeps the bot from answering either: merging them (``do_merge_entries``) fixes both. One
-        question-level search per question (about a millisecond each at 10,000 entries), under the lock
+        question-level search per question (about half a millisecond each at 10,000 entries), under the lock
         one question at a time, so searches go on meanwhile."""
         with self._lock:
             entries = list(self._entries.values())
         best: dict[tuple[int, int], tuple[float, str, str]] = {}  # (from, to) entry key → (score, q_from, q_to)
-        floor = min_score * 0.9
         for entry in entries:
             for key in entry.question_keys:
                 with self._lock:
                     if self._entries.get(entry.doc.entry_id) is not entry:
                         break  # edited or removed meanwhile
-                    found = self._alike_locked(entry.key, key, floor)
+                    found = self._neighbours_locked(entry.key, key, self.params.candidates)
                     question = self._question_of[key][1]
                 for other, (score, other_question) in found.items():
-                    if score > best.get((entry.key, other), (0.0, "", ""))[0]:
+                    score = min(score, 1.0)
+                    if score >= min_score and score > best.get((entry.key, other), (0.0, "", ""))[0]:
                         best[(entry.key, other)] = (score, question, other_question)
         pairs: list[DuplicatePair] = []
         with self._lock:
@@ -389,27 +389,6 @@ class Matcher:
         pairs.sort(key=lambda p: (-p.score, p.first, p.second))
         return pairs[:limit]
 
-    def _alike_locked(self, entry_key: int, question_key: int, floor: float) -> dict[int, tuple[float, str]]:
-        """Other entries' best question-level score (self-normalised, at least ``floor``) for one question."""
-        terms = self._questions.terms_of(question_key)
-        if not terms:
-            return {}
-        weights = self._query_weights(terms)
-        q_self = self._questions.self_score(weights, terms, float(sum(terms.values())))
-        if q_self <= 0.0:
-            return {}
-        scores = self._questions.scores(weights)
-        keys = self._questions.keys()
-        found: dict[int, tuple[float, str]] = {}
-        for slot in _top(scores, self.params.candidates):
-            score = float(scores[slot]) / q_self
-            if score < floor:
-                break
-            owner, text = self._question_of[int(keys[slot])]
-            if owner != entry_key and owner not in found:
-                found[owner] = (min(score, 1.0), text)
-        return found
-
     def _refresh_hubs_locked(self) -> None:
         """Every entry's hubness from the index as it is now (after a bulk load; at recalibration)."""
         self._hub_live = self.params.hub_weight > 0.0
@@ -425,25 +404,30 @@ class Matcher:
         neighbours (hubness; the same correction as CSLS in cross-lingual word retrieval). Question level
         only: half the cost of a full search, and it did as well as the combined score."""
         n = self.params.hub_neighbours
-        terms = self._questions.terms_of(entry.question_keys[0]) if entry.question_keys else None
-        if not terms or n <= 0:
+        if not entry.question_keys or n <= 0:
             return 0.0
+        found = self._neighbours_locked(entry.key, entry.question_keys[0], max(self.params.candidates, 4 * n))
+        return sum(score for score, _ in list(found.values())[:n]) / n
+
+    def _neighbours_locked(self, entry_key: int, question_key: int, depth: int) -> dict[int, tuple[float, str]]:
+        """Other entries near one of an entry's questions, nearest first: entry key → (question-level score
+        divided by the question's self score, the other entry's best question), over the ``depth`` best
+        questions of the index. What hubness and ``near_duplicates`` are made of."""
+        terms = self._questions.terms_of(question_key)
+        if not terms:
+            return {}
         weights = self._query_weights(terms)
         q_self = self._questions.self_score(weights, terms, float(sum(terms.values())))
         if q_self <= 0.0:
-            return 0.0
+            return {}
         q_scores = self._questions.scores(weights)
         q_keys = self._questions.keys()
-        seen = {entry.key}
-        found: list[float] = []
-        for slot in _top(q_scores, max(self.params.candidates, 4 * n)):
-            owner = self._question_of[int(q_keys[slot])][0]
-            if owner not in seen:
-                seen.add(owner)
-                found.append(float(q_scores[slot]) / q_self)
-                if len(found) == n:
-                    break
-        return sum(found) / n
+        found: dict[int, tuple[float, str]] = {}
+        for slot in _top(q_scores, depth):
+            owner, text = self._question_of[int(q_keys[slot])]
+            if owner != entry_key and owner not in found:
+                found[owner] = (float(q_scores[slot]) / q_self, text)
+        return found
 
     def _candidates(self, terms: Mapping[str, float], k: int) -> list[tuple[float, int, int]]:
         """First stage: (BM25 score, entry key, best question key) of the candidate entries, best first."""
