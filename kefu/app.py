@@ -24,6 +24,7 @@ from kefu.api.routes import (
     users,
 )
 from kefu.api.routes import kb as kb_routes
+from kefu.api.routes import kb_duplicates as kb_duplicate_routes
 from kefu.api.routes import quick_replies as quick_reply_routes
 from kefu.config import Settings, get_settings
 from kefu.db.engine import make_engine
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for module in (auth, bot, tenant, teams, users, skill_groups, channels, api_tokens, events, conversations, desk):
         api.include_router(module.router)
     api.include_router(kb_routes.router)
+    api.include_router(kb_duplicate_routes.router)
     api.include_router(quick_reply_routes.router)
     api.include_router(uploads.router)
     api.include_router(uploads.public_router)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -342,7 +343,9 @@ class Matcher:
         named = self._entries[self._entry_ids[entry_key]].products
         return bool(named) and named.isdisjoint(products)
 
-    def near_duplicates(self, min_score: float = 0.8, limit: int = 200) -> list[DuplicatePair]:
+    def near_duplicates(
+        self, min_score: float = 0.8, limit: int = 200, exclude: AbstractSet[frozenset[str]] = frozenset()
+    ) -> list[DuplicatePair]:
         """Pairs of entries whose questions say the same thing, most alike first: for every question, its
         question-level score (divided by the self score, as in ``_candidates``) against each other entry's
         questions; a pair's score is the lower of its two directions' best, so that a short question
@@ -356,7 +359,8 @@ class Matcher:
         Visitors' questions that such a pair shares split between the two entries, and the margin rule
         then keeps the bot from answering either: merging them (``do_merge_entries``) fixes both. One
         question-level search per question (about half a millisecond each at 10,000 entries), under the lock
-        one question at a time, so searches go on meanwhile."""
+        one question at a time, so searches go on meanwhile. Pairs in ``exclude`` (two entry ids each) are
+        left out before ``limit`` applies: an administrator said they are not duplicates."""
         with self._lock:
             entries = list(self._entries.values())
         best: dict[tuple[int, int], tuple[float, str, str]] = {}  # (from, to) entry key → (score, q_from, q_to)
@@ -378,7 +382,7 @@ class Matcher:
                     continue
                 score = min(score_ab, best[(b, a)][0])
                 id_a, id_b = self._entry_ids.get(a), self._entry_ids.get(b)
-                if score < min_score or id_a is None or id_b is None:
+                if score < min_score or id_a is None or id_b is None or frozenset((id_a, id_b)) in exclude:
                     continue
                 named_a, named_b = self._entries[id_a].products, self._entries[id_b].products
                 if named_a and named_b and named_a.isdisjoint(named_b):

@@ -9,7 +9,15 @@ from kefu.models.conversation import (
     SenderKind,
 )
 from kefu.models.event import Event
-from kefu.models.kb import KbCategory, KbDictionaryWord, KbEntry, KbLearningItem, KbSimilarQuestion, KbSynonymSet
+from kefu.models.kb import (
+    KbCategory,
+    KbDictionaryWord,
+    KbDuplicateDismissal,
+    KbEntry,
+    KbLearningItem,
+    KbSimilarQuestion,
+    KbSynonymSet,
+)
 from kefu.models.quick_reply import QuickReply, QuickReplyScope
 from kefu.models.skill_group import DistributionMode, SkillGroup, SkillGroupAgent
 from kefu.models.staff import ApiToken, LoginThrottle, Role, StaffSession, User
@@ -27,6 +35,7 @@ __all__ = [
     "Event",
     "KbCategory",
     "KbDictionaryWord",
+    "KbDuplicateDismissal",
     "KbEntry",
     "KbLearningItem",
     "KbSimilarQuestion",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kefu.db.base import Base, BigId, UTCDateTime, utcnow
@@ -85,6 +85,25 @@ class KbSimilarQuestion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     entry: Mapped[KbEntry] = relationship(back_populates="similar")
+
+
+class KbDuplicateDismissal(Base):
+    """Two entries an administrator has looked at and declared not duplicates (不是重复): the duplicate list
+    (疑似重复) leaves the pair out for as long as both entries exist. Stored once per pair, the lower entry
+    id first; deleting either entry deletes the row with it."""
+
+    __tablename__ = "kb_duplicate_dismissals"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "entry_id", "other_entry_id"),
+        CheckConstraint("entry_id < other_entry_id", name="ordered_pair"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("kb_entries.id", ondelete="CASCADE"), index=True)
+    other_entry_id: Mapped[int] = mapped_column(ForeignKey("kb_entries.id", ondelete="CASCADE"), index=True)
+    dismissed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class KbDictionaryWord(Base):

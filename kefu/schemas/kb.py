@@ -97,11 +97,16 @@ class EntryMerge(BaseModel):
     )
 
 
-class DuplicateSide(BaseModel):
+class EntryBrief(BaseModel):
+    """An entry as the duplicate lists name it."""
+
     id: int
     standard_question: str
     similar_count: int
     category_path: str | None
+
+
+class DuplicateSide(EntryBrief):
     matched_question: str = Field(description="相似的那个问法 / the question of this entry that matched")
 
 
@@ -111,6 +116,21 @@ class DuplicatePairPublic(BaseModel):
     score: float = Field(description="0..1，越高越像 / how alike, 0..1")
     first: DuplicateSide
     second: DuplicateSide
+
+
+class DuplicateDismiss(BaseModel):
+    entry_id: Id = Field(description="一个条目 / one entry of the pair", examples=[41])
+    other_entry_id: Id = Field(description="另一个条目 / the other entry", examples=[42])
+
+
+class DismissedPairPublic(BaseModel):
+    """A pair an administrator marked 不是重复 (not duplicates): the duplicate list leaves it out."""
+
+    id: int
+    first: EntryBrief  # the lower entry id
+    second: EntryBrief
+    dismissed_by: str | None = Field(description="标记人 / who marked it (null: account deleted)")
+    dismissed_at: datetime
 
 
 class SimilarQuestionPublic(ORMModel):

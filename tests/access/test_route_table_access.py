@@ -166,6 +166,8 @@ def body_values(world: World) -> dict[str, Any]:
         "entry_id": world.kb["entry_id"] if isinstance(world, ProbeWorld) else 1,
         # into itself: refused (422) for the owner, so the probe's entry survives the probe
         "merged_entry_id": world.kb["entry_id"] if isinstance(world, ProbeWorld) else 1,
+        # the same entry again: refused (422) for the owner, so the probe's dismissal stays as it is
+        "other_entry_id": world.kb["entry_id"] if isinstance(world, ProbeWorld) else 1,
         "title": "probe",
         "body": "probe",
         "scope": "team",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from typing import Any
 
 import openpyxl
@@ -269,44 +268,6 @@ def test_learning_queue_round_trip(client: TestClient, world: World, database: D
     assert client.post(f"{KB}/learning/{hello}/reopen", headers=h).json()["status"] == "open"
     assert client.get(f"{KB}/learning", headers=h).json()["items"][0]["id"] == hello  # open ones first
     assert client.post(f"{KB}/learning/{hello}/ignore", headers=world.headers("sup_hq")).status_code == 403
-
-
-def test_duplicates_found_and_merged_over_http(client: TestClient, world: World) -> None:
-    h = world.headers("admin_a")
-    returns = category(client, world, "收款")
-    a = make_entry(client, world, standard_question="怎样申请花呗收款码", similar_questions=["花呗收款码在哪申请"])
-    b = make_entry(client, world, standard_question="花呗收款码怎样申请", category_id=returns)
-    make_entry(client, world, standard_question="怎么修改手机号")
-    found = client.get(f"{KB}/duplicates", headers=h)
-    assert found.status_code == 200, found.text
-    (pair,) = found.json()
-    assert pair["first"]["id"] == a["id"] and pair["first"]["similar_count"] == 1
-    assert pair["second"] == {
-        "id": b["id"],
-        "standard_question": "花呗收款码怎样申请",
-        "similar_count": 0,
-        "category_path": "收款",
-        "matched_question": "花呗收款码怎样申请",
-    }
-    assert 0.8 <= pair["score"] <= 1.0
-    assert client.get(f"{KB}/duplicates", headers=world.headers("sup_hq")).status_code == 200  # staff read it
-    assert client.get(f"{KB}/duplicates", headers=world.headers("agent_east")).status_code == 403
-    refused = client.post(
-        f"{KB}/entries/{a['id']}/merge", json={"merged_entry_id": b["id"]}, headers=world.headers("sup_hq")
-    )
-    assert refused.status_code == 403
-    assert client.get(f"{KB}/duplicates", params={"min_score": 2}, headers=h).status_code == 422
-
-    merged = client.post(f"{KB}/entries/{a['id']}/merge", json={"merged_entry_id": b["id"]}, headers=h)
-    assert merged.status_code == 200, merged.text
-    assert [q["question"] for q in merged.json()["similar_questions"]] == ["花呗收款码在哪申请", "花呗收款码怎样申请"]
-    assert client.get(f"{KB}/entries/{b['id']}", headers=h).status_code == 404
-    again = client.post(f"{KB}/entries/{a['id']}/merge", json={"merged_entry_id": a["id"]}, headers=h)
-    assert again.status_code == 422 and again.json()["error"]["code"] == "kb.merge_self"
-    deadline = time.monotonic() + 5  # the bot hears of the merge over the event bus
-    while client.get(f"{KB}/duplicates", headers=h).json() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert client.get(f"{KB}/duplicates", headers=h).json() == []
 
 
 def test_the_routes_are_documented(client: TestClient) -> None:

@@ -200,6 +200,12 @@ def test_near_duplicates_are_the_same_question_in_other_words() -> None:
     ab = next(p for p in pairs if (p.first, p.second) == ("a", "b"))
     assert ab.second_question == "花呗收款码怎样申请" and 0.8 <= ab.score <= 1.0
     assert [p.score for p in pairs] == sorted((p.score for p in pairs), reverse=True)
+    # a pair marked not duplicates is left out before the limit applies, in either order of its ids
+    rest = plain.near_duplicates(min_score=0.6, limit=1, exclude={frozenset(("b", "a"))})
+    assert len(rest) == 1 and {rest[0].first, rest[0].second} != {"a", "b"}
+    assert {(p.first, p.second) for p in pairs} - {("a", "b")} == {
+        (p.first, p.second) for p in plain.near_duplicates(min_score=0.6, exclude={frozenset(("a", "b"))})
+    }
     # with the products in the dictionary, the 借呗 entry is no duplicate of the 花呗 ones
     products = Matcher(docs, user_words=["花呗", "借呗"], thresholds=FIXED).near_duplicates(min_score=0.6)
     assert any({p.first, p.second} == {"b", "c"} for p in pairs)

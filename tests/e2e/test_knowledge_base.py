@@ -298,3 +298,42 @@ def test_the_admin_merges_duplicate_entries(browser: Any, server: Server, watch:
     assert kept is not None and "支持货到付款么" in {s["question"] for s in kept["similar_questions"]}
     ctx.close()
     assert not watch.dialogs and not watch.errors, (watch.dialogs, watch.errors)
+
+
+def test_the_admin_marks_a_pair_as_not_duplicates(browser: Any, server: Server, watch: Watch, expect: Any) -> None:
+    """怎么开发票 and 下单时忘记开发票能补开吗 look alike (0.74) but ask different things: marked 不是重复,
+    the pair leaves the list; the mark is listed in the drawer and taken back there."""
+    ctx, page = open_console(browser, server, watch)
+    page.get_by_test_id("menu-kb").click()
+    page.locator(".el-tabs__item").filter(has_text="疑似重复").click()
+    rows = page.get_by_test_id("kb-dup-table").locator(".el-table__body .el-table__row")
+    invoice = rows.filter(has_text="下单时忘记开发票能补开吗")
+    expect(page.get_by_test_id("kb-dup-table")).to_contain_text("没有发现重复的条目")  # none at 80 %
+    page.get_by_test_id("kb-duplicates").locator(".el-slider__button-wrapper").focus()
+    for _ in range(2):  # down to 70 %
+        page.keyboard.press("ArrowLeft")
+    expect(invoice).to_have_count(1)
+    expect(invoice).to_contain_text("怎么开发票")
+    invoice.get_by_test_id("kb-dup-not-dup").click()
+    expect(page.locator(".el-message--success")).to_contain_text("不是重复")
+    expect(invoice).to_have_count(0)
+    page.get_by_test_id("kb-dup-refresh").click()  # asked again, the server leaves it out too
+    expect(page.get_by_test_id("kb-dup-table")).to_contain_text("没有发现重复的条目")
+    opener = page.get_by_test_id("kb-dup-dismissed")
+    expect(opener).to_contain_text("（1）")
+    opener.click()
+    drawer = page.locator(".el-drawer")
+    expect(drawer.locator(".el-drawer__header")).to_contain_text("已标记不是重复的条目对")
+    expect(drawer).to_contain_text("下单时忘记开发票能补开吗")
+    expect(drawer).to_contain_text("怎么开发票")
+    expect(page.locator(".el-message")).to_have_count(0, timeout=10_000)  # the toast would hide the title
+    shot(page, "kb-11-not-duplicates")
+
+    drawer.get_by_test_id("kb-dup-restore").click()
+    expect(drawer).to_contain_text("还没有标记过")
+    expect(opener).to_contain_text("（0）")
+    expect(invoice).to_have_count(1)  # listed again
+    with server.admin() as http:
+        assert http.get("/api/v1/kb/duplicates/dismissals").json() == []
+    ctx.close()
+    assert not watch.dialogs and not watch.errors, (watch.dialogs, watch.errors)

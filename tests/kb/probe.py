@@ -12,6 +12,7 @@ from kefu.actions.kb import (
     do_create_synonym_set,
     do_record_unanswered,
 )
+from kefu.actions.kb_duplicates import do_dismiss_duplicate
 from kefu.db.session import Database
 from kefu.models.kb import KbSimilarQuestion
 from kefu.schemas.kb import KbCategoryCreate, KbEntryCreate
@@ -33,6 +34,10 @@ def tenant_a_kb(database: Database, world: World) -> dict[str, int]:
                 category_id=category,
             ),
         ).id
+        # the other entry of a pair marked not duplicates; its id is left out of the returned ids, which the
+        # probe's leak check takes as tenant A's rows of every kb table alike (tenant B's dictionary word 2)
+        other = do_create_entry(db, admin, KbEntryCreate(standard_question="怎么换货", answer="七天内可换")).id
+        dismissal = do_dismiss_duplicate(db, admin, entry, other).id
         similar = db.scalars(select(KbSimilarQuestion.id).where(KbSimilarQuestion.entry_id == entry)).one()
         word = do_add_dictionary_words(db, admin, ["小米14"])[0].id
         synonyms = do_create_synonym_set(db, admin, ["退款", "退钱"]).id
@@ -45,4 +50,5 @@ def tenant_a_kb(database: Database, world: World) -> dict[str, int]:
             "word_id": word,
             "synonym_set_id": synonyms,
             "item_id": item.id,
+            "dismissal_id": dismissal,
         }

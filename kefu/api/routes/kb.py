@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response, UploadFile
-from sqlalchemy import case, exists, func, or_, select
+from fastapi import APIRouter, Query, Response, UploadFile
+from sqlalchemy import case, exists, or_, select
 from sqlalchemy.orm import selectinload
 
 from kefu.actions.kb import (
@@ -60,8 +60,6 @@ from kefu.schemas.common import Page
 from kefu.schemas.kb import (
     DictionaryWordPublic,
     DictionaryWordsAdd,
-    DuplicatePairPublic,
-    DuplicateSide,
     EntryMerge,
     ImportReport,
     KbCategoryCreate,
@@ -221,58 +219,6 @@ def remove_similar(entry_id: PathId, similar_id: PathId, caller: CallerDep, db: 
 )
 def merge_entries(entry_id: PathId, data: EntryMerge, caller: CallerDep, db: DbDep) -> KbEntryPublic:
     return _entry_out(db, caller.tenant_id, do_merge_entries(db, caller, entry_id, data.merged_entry_id))
-
-
-@router.get(
-    "/duplicates",
-    response_model=list[DuplicatePairPublic],
-    summary="疑似重复条目 / entries that ask the same thing (administrators, supervisors, inspectors)",
-    description="按机器人当前的索引找出问法几乎相同的两个条目，最像的在前；合并后机器人才能明确回答。"
-    " / Pairs of entries whose questions say the same thing, by the bot's index as it is now, most alike "
-    "first: visitors' questions split between them and the bot answers neither until they are merged.",
-)
-def list_duplicates(
-    request: Request,
-    caller: CallerDep,
-    db: DbDep,
-    min_score: Annotated[float, Query(ge=0.5, le=1.0, description="最低相似度 / lowest score")] = 0.8,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[DuplicatePairPublic]:
-    require_kb_staff(caller)
-    bot = request.app.state.live.bot.registry.bot_for(caller.tenant_id)
-    pairs = bot.matcher.near_duplicates(min_score, limit)
-    ids = {int(i) for p in pairs for i in (p.first, p.second)}
-    similar_count = func.count(KbSimilarQuestion.id)
-    rows = {
-        r.id: r
-        for r in db.execute(
-            select(KbEntry.id, KbEntry.standard_question, KbEntry.category_id, similar_count.label("similar_count"))
-            .outerjoin(KbSimilarQuestion, KbSimilarQuestion.entry_id == KbEntry.id)
-            .where(KbEntry.tenant_id == caller.tenant_id, KbEntry.id.in_(ids))
-            .group_by(KbEntry.id)
-        )
-    }
-    paths = category_paths(db, caller.tenant_id) if rows else {}
-
-    def side(entry_id: str, question: str) -> DuplicateSide | None:
-        row = rows.get(int(entry_id))
-        if row is None:  # deleted since the bot last heard
-            return None
-        path = paths.get(row.category_id) if row.category_id is not None else None
-        return DuplicateSide(
-            id=row.id,
-            standard_question=row.standard_question,
-            similar_count=row.similar_count,
-            category_path=path,
-            matched_question=question,
-        )
-
-    out = []
-    for pair in pairs:
-        first, second = side(pair.first, pair.first_question), side(pair.second, pair.second_question)
-        if first is not None and second is not None:
-            out.append(DuplicatePairPublic(score=pair.score, first=first, second=second))
-    return out
 
 
 # --- categories ------------------------------------------------------------------------------------------

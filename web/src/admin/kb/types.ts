@@ -120,12 +120,24 @@ export interface TrialReport {
 }
 
 /** GET /api/v1/kb/duplicates: two entries that ask the same thing; `first` has the more questions. */
-export interface DuplicateSide {
+export interface EntryBrief {
   id: number;
   standard_question: string;
   similar_count: number;
   category_path: string | null;
+}
+
+export interface DuplicateSide extends EntryBrief {
   matched_question: string;
+}
+
+/** A pair marked 不是重复 (GET /api/v1/kb/duplicates/dismissals). */
+export interface DismissedPair {
+  id: number;
+  first: EntryBrief;
+  second: EntryBrief;
+  dismissed_by: string | null;
+  dismissed_at: string;
 }
 
 export interface DuplicatePair {
