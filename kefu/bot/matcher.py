@@ -23,6 +23,7 @@ without this a 借呗 question whose other words match a 花呗 entry gets the �
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Iterable, Mapping
@@ -37,7 +38,17 @@ from kefu.bot.decision import Decision, Hit, Outcome, Thresholds, decide
 from kefu.bot.rerank import DEFAULT_WEIGHTS, QueryChars, char_features, combine
 from kefu.bot.synonyms import SynonymMap
 
-__all__ = ["Decision", "DuplicatePair", "Hit", "KbDoc", "MatchParams", "Matcher", "Outcome", "Thresholds"]
+__all__ = [
+    "DUPLICATE_FLOOR",
+    "Decision",
+    "DuplicatePair",
+    "Hit",
+    "KbDoc",
+    "MatchParams",
+    "Matcher",
+    "Outcome",
+    "Thresholds",
+]
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,11 @@ class MatchParams:
     # product agreement: an entry that names some of the tenant's dictionary words (product names), none
     # of them one the query names, while the query names one, loses this much (see ``Matcher``)
     product_penalty: float = 0.3
+
+
+#: ``Matcher.near_duplicates`` scans down to this score once per edit and serves any higher threshold from
+#: that scan (the API's lowest threshold).
+DUPLICATE_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -137,6 +153,9 @@ class Matcher:
         # analysed questions, kept only while building (a calibration build re-uses them), then dropped
         self._analysis_cache: dict[str, Analysis] | None = {}
         self._next_key = 0
+        self._generation = 0  # counts edits: a duplicate scan is valid for one generation
+        self._scan_lock = threading.Lock()  # one duplicate scan at a time; callers meanwhile wait and share it
+        self._duplicates: tuple[int, list[DuplicatePair]] | None = None  # (generation, pairs down to the floor)
         docs = list(docs)
         for doc in docs:
             self.upsert(doc)
@@ -222,6 +241,7 @@ class Matcher:
         other._entries, other._entry_ids, other._question_of, other._chars = {}, {}, {}, {}
         other._analysis_cache = cache
         other._next_key = 0
+        other._generation, other._scan_lock, other._duplicates = 0, threading.Lock(), None
         for doc in docs:
             other.upsert(doc)
         other._questions.freeze()
@@ -256,6 +276,7 @@ class Matcher:
                 entry_terms[term] = entry_terms.get(term, 0.0) + 1.0
         entry_terms = {t: 1.0 + math.log(n) for t, n in entry_terms.items()}
         with self._lock:
+            self._generation += 1
             self._remove_locked(doc.entry_id)
             entry_key = self._new_key()
             question_keys = []
@@ -277,6 +298,7 @@ class Matcher:
     def remove(self, entry_id: str) -> None:
         """Forget an entry (no-op if unknown); searches stop returning it as soon as this returns."""
         with self._lock:
+            self._generation += 1
             self._remove_locked(entry_id)
 
     def _remove_locked(self, entry_id: str) -> None:
@@ -360,7 +382,30 @@ class Matcher:
         then keeps the bot from answering either: merging them (``do_merge_entries``) fixes both. One
         question-level search per question (about half a millisecond each at 10,000 entries), under the lock
         one question at a time, so searches go on meanwhile. Pairs in ``exclude`` (two entry ids each) are
-        left out before ``limit`` applies: an administrator said they are not duplicates."""
+        left out before ``limit`` applies: an administrator said they are not duplicates.
+
+        The scan goes down to ``DUPLICATE_FLOOR`` whatever ``min_score`` is asked (it costs the same: the
+        searches are what cost) and is kept until the next edit, so another threshold, another page view or
+        a second administrator is served from it at once; callers during a scan wait for it and share it."""
+        if min_score < DUPLICATE_FLOOR:
+            pairs = self._scan_duplicates(min_score)
+        else:
+            with self._scan_lock:
+                with self._lock:
+                    generation = self._generation
+                    kept = self._duplicates
+                if kept is not None and kept[0] == generation:
+                    pairs = kept[1]
+                else:
+                    pairs = self._scan_duplicates(DUPLICATE_FLOOR)
+                    with self._lock:
+                        if self._generation == generation:  # no edit meanwhile: valid until the next one
+                            self._duplicates = (generation, pairs)
+        listed = (p for p in pairs if p.score >= min_score and frozenset((p.first, p.second)) not in exclude)
+        return list(itertools.islice(listed, limit))
+
+    def _scan_duplicates(self, min_score: float) -> list[DuplicatePair]:
+        """Every pair at or above ``min_score``, most alike first (``near_duplicates``)."""
         with self._lock:
             entries = list(self._entries.values())
         best: dict[tuple[int, int], tuple[float, str, str]] = {}  # (from, to) entry key → (score, q_from, q_to)
@@ -382,7 +427,7 @@ class Matcher:
                     continue
                 score = min(score_ab, best[(b, a)][0])
                 id_a, id_b = self._entry_ids.get(a), self._entry_ids.get(b)
-                if score < min_score or id_a is None or id_b is None or frozenset((id_a, id_b)) in exclude:
+                if score < min_score or id_a is None or id_b is None:
                     continue
                 named_a, named_b = self._entries[id_a].products, self._entries[id_b].products
                 if named_a and named_b and named_a.isdisjoint(named_b):
@@ -391,7 +436,7 @@ class Matcher:
                     id_a, id_b, question_a, question_b = id_b, id_a, question_b, question_a
                 pairs.append(DuplicatePair(id_a, id_b, round(score, 4), question_a, question_b))
         pairs.sort(key=lambda p: (-p.score, p.first, p.second))
-        return pairs[:limit]
+        return pairs
 
     def _refresh_hubs_locked(self) -> None:
         """Every entry's hubness from the index as it is now (after a bulk load; at recalibration)."""

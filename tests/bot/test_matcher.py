@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from kefu.bot import KbDoc, Matcher, Outcome
+from kefu.bot.matcher import DUPLICATE_FLOOR, DuplicatePair
 from tests.bot.conftest import FIXED, SHOP_FAQ
 
 
@@ -212,7 +215,42 @@ def test_near_duplicates_are_the_same_question_in_other_words() -> None:
     assert all("c" not in (p.first, p.second) for p in products) and ("a", "b") in [
         (p.first, p.second) for p in products
     ]
+    # one scan (down to DUPLICATE_FLOOR) serves every threshold until the next edit, with the same pairs as
+    # a scan at that threshold
+    assert plain.near_duplicates(min_score=0.6) == pairs == plain._scan_duplicates(0.6)
+    assert plain.near_duplicates(min_score=0.85) == [p for p in pairs if p.score >= 0.85]
+    plain.upsert(KbDoc("phone-2", "手机号怎么修改"))
+    assert any({p.first, p.second} == {"phone", "phone-2"} for p in plain.near_duplicates(min_score=0.6))
+    plain.remove("phone-2")
+    assert plain.near_duplicates(min_score=0.6) == pairs
     # edits are seen at once
     plain.remove("b")
     assert all("b" not in (p.first, p.second) for p in plain.near_duplicates(min_score=0.6))
     assert [(p.first, p.second) for p in plain.near_duplicates(min_score=0.8)] == []
+
+
+def test_callers_during_a_duplicate_scan_share_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = [KbDoc("a", "怎样申请花呗收款码"), KbDoc("b", "花呗收款码怎样申请"), KbDoc("c", "退款多久到账")]
+    matcher = Matcher(docs, thresholds=FIXED)
+    scans: list[float] = []
+    started, release = threading.Event(), threading.Event()
+    scan = matcher._scan_duplicates
+
+    def slow_scan(min_score: float) -> list[DuplicatePair]:
+        scans.append(min_score)
+        started.set()
+        release.wait(5)
+        return scan(min_score)
+
+    monkeypatch.setattr(matcher, "_scan_duplicates", slow_scan)
+    results: list[list[DuplicatePair]] = []
+    callers = [threading.Thread(target=lambda: results.append(matcher.near_duplicates(0.8))) for _ in range(3)]
+    callers[0].start()
+    assert started.wait(5)
+    for caller in callers[1:]:
+        caller.start()
+    release.set()
+    for caller in callers:
+        caller.join(5)
+    assert scans == [DUPLICATE_FLOOR] and len(results) == 3 and all(r == results[0] for r in results)
+    assert [(p.first, p.second) for p in results[0]] == [("a", "b")]

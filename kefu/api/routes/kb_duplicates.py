@@ -17,6 +17,7 @@ from kefu.actions.kb import require_kb_staff
 from kefu.actions.kb_duplicates import dismissed_pairs, do_dismiss_duplicate, do_restore_duplicate
 from kefu.api.deps import CallerDep, DbDep
 from kefu.api.params import PathId
+from kefu.bot.matcher import DUPLICATE_FLOOR
 from kefu.kb.read import category_paths
 from kefu.models.kb import KbDuplicateDismissal, KbEntry, KbSimilarQuestion
 from kefu.models.staff import User
@@ -62,7 +63,7 @@ def list_duplicates(
     request: Request,
     caller: CallerDep,
     db: DbDep,
-    min_score: Annotated[float, Query(ge=0.5, le=1.0, description="最低相似度 / lowest score")] = 0.8,
+    min_score: Annotated[float, Query(ge=DUPLICATE_FLOOR, le=1.0, description="最低相似度 / lowest score")] = 0.8,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DuplicatePairPublic]:
     require_kb_staff(caller)
