@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kefu.access.caller import Caller
-from kefu.actions.kb import access_entry, require_kb_admin
+from kefu.actions.kb import _lock_tenant, access_entry, require_kb_admin
 from kefu.db.session import action
 from kefu.errors import Invalid, Msg, not_found
 from kefu.events.record import emit
@@ -40,12 +40,15 @@ def do_dismiss_duplicate(db: Session, caller: Caller, entry_id: int, other_entry
     """不是重复: the two entries ask different things; the duplicate list leaves the pair out from now on.
     Dismissing a pair that is dismissed already changes nothing and returns the stored decision."""
     require_kb_admin(caller)
-    access_entry(db, caller, entry_id)  # another tenant's entry is a 404, before anything else is said
+    # The tenant lock serialises markers (two administrators marking the same pair store it once) and, as
+    # in every kb writer, comes before the entries' row locks, which keep them from being deleted meanwhile.
+    _lock_tenant(db, caller.tenant_id)
+    access_entry(db, caller, entry_id, for_update=True)  # another tenant's entry is a 404, before all else
     if entry_id == other_entry_id:
         raise Invalid(
             Msg("同一个条目不能和自己比较", "an entry cannot be compared with itself"), code="kb.dismiss_self"
         )
-    access_entry(db, caller, other_entry_id)
+    access_entry(db, caller, other_entry_id, for_update=True)
     low, high = _ordered(entry_id, other_entry_id)
     existing = db.scalar(
         select(KbDuplicateDismissal).where(

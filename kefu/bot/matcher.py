@@ -28,7 +28,7 @@ import math
 import threading
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -124,7 +124,8 @@ class Matcher:
     """Thread-safe: the indexes are read and written only under the matcher's lock, so readers on several
     threads and a writer (``upsert``/``remove``) never see a half-applied edit; analysing a question
     (normalise, segment) needs no lock and happens outside it. Edits touch only the edited entry's
-    postings; nothing is rebuilt.
+    postings; nothing is rebuilt. The duplicate scan has a lock of its own (``near_duplicates``), always
+    taken before the matcher's lock and never while holding it.
 
     Without ``thresholds`` the constructor calibrates them from ``docs`` (see ``calibrate``), which costs
     about one more build; pass thresholds to skip that, and call ``recalibrate`` after many edits."""
@@ -386,26 +387,28 @@ class Matcher:
 
         The scan goes down to ``DUPLICATE_FLOOR`` whatever ``min_score`` is asked (it costs the same: the
         searches are what cost) and is kept until the next edit, so another threshold, another page view or
-        a second administrator is served from it at once; callers during a scan wait for it and share it."""
+        a second administrator is served from it at once; callers during a scan wait for it and share it (a
+        scan serves everyone who arrived before it started, even if an edit came in meanwhile, as a scan of
+        their own would have)."""
         if min_score < DUPLICATE_FLOOR:
             pairs = self._scan_duplicates(min_score)
         else:
+            with self._lock:
+                arrived = self._generation
             with self._scan_lock:
-                with self._lock:
-                    generation = self._generation
-                    kept = self._duplicates
-                if kept is not None and kept[0] == generation:
+                kept = self._duplicates
+                if kept is not None and kept[0] >= arrived:  # scanned since this caller arrived: as fresh
                     pairs = kept[1]
                 else:
-                    pairs = self._scan_duplicates(DUPLICATE_FLOOR)
                     with self._lock:
-                        if self._generation == generation:  # no edit meanwhile: valid until the next one
-                            self._duplicates = (generation, pairs)
+                        started = self._generation
+                    pairs = self._scan_duplicates(DUPLICATE_FLOOR)
+                    self._duplicates = (started, pairs)  # serves whoever arrived before the scan started
         listed = (p for p in pairs if p.score >= min_score and frozenset((p.first, p.second)) not in exclude)
-        return list(itertools.islice(listed, limit))
+        return [replace(p, score=round(p.score, 4)) for p in itertools.islice(listed, limit)]
 
     def _scan_duplicates(self, min_score: float) -> list[DuplicatePair]:
-        """Every pair at or above ``min_score``, most alike first (``near_duplicates``)."""
+        """Every pair at or above ``min_score``, most alike first, scores unrounded (``near_duplicates``)."""
         with self._lock:
             entries = list(self._entries.values())
         best: dict[tuple[int, int], tuple[float, str, str]] = {}  # (from, to) entry key → (score, q_from, q_to)
@@ -434,7 +437,7 @@ class Matcher:
                     continue  # the same question about two different products (dictionary words)
                 if len(self._entries[id_b].question_keys) > len(self._entries[id_a].question_keys):
                     id_a, id_b, question_a, question_b = id_b, id_a, question_b, question_a
-                pairs.append(DuplicatePair(id_a, id_b, round(score, 4), question_a, question_b))
+                pairs.append(DuplicatePair(id_a, id_b, score, question_a, question_b))
         pairs.sort(key=lambda p: (-p.score, p.first, p.second))
         return pairs
 

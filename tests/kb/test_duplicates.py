@@ -80,3 +80,22 @@ def test_a_mark_goes_with_its_entries(kb: Kb) -> None:
     do_merge_entries(kb.db, kb.admin, a.id, c.id)  # merged after all: the mark is gone with the merged entry
     kb.db.expire_all()
     assert marks(kb) == []
+
+
+def test_administrators_marking_one_pair_at_once_store_it_once(database, kb: Kb) -> None:  # type: ignore[no-untyped-def]
+    """The tenant lock serialises markers: without it, PostgreSQL lets two of them insert the same pair and
+    one fails on the unique constraint instead of getting the stored mark."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a, b = entry(kb, "花呗怎么还款"), entry(kb, "花呗怎么退款")
+    kb.db.commit()
+
+    def mark(n: int) -> int:
+        with database.session() as db:
+            first, second = (a.id, b.id) if n % 2 else (b.id, a.id)
+            return do_dismiss_duplicate(db, kb.admin, first, second).id
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ids = set(pool.map(mark, range(8)))
+    assert len(ids) == 1 and marks(kb) == [(a.id, b.id)]
+    assert len(kb.events("kb.duplicate_dismissed")) == 1

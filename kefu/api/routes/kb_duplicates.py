@@ -18,6 +18,7 @@ from kefu.actions.kb_duplicates import dismissed_pairs, do_dismiss_duplicate, do
 from kefu.api.deps import CallerDep, DbDep
 from kefu.api.params import PathId
 from kefu.bot.matcher import DUPLICATE_FLOOR
+from kefu.errors import not_found
 from kefu.kb.read import category_paths
 from kefu.models.kb import KbDuplicateDismissal, KbEntry, KbSimilarQuestion
 from kefu.models.staff import User
@@ -98,6 +99,7 @@ def _dismissed_out(db: Session, tenant_id: int, rows: list[KbDuplicateDismissal]
             dismissed_at=r.created_at,
         )
         for r in rows
+        if r.entry_id in briefs and r.other_entry_id in briefs  # else deleted a moment ago, and the mark with it
     ]
 
 
@@ -129,7 +131,10 @@ def list_dismissals(caller: CallerDep, db: DbDep) -> list[DismissedPairPublic]:
 )
 def dismiss(data: DuplicateDismiss, caller: CallerDep, db: DbDep) -> DismissedPairPublic:
     row = do_dismiss_duplicate(db, caller, data.entry_id, data.other_entry_id)
-    return _dismissed_out(db, caller.tenant_id, [row])[0]
+    out = _dismissed_out(db, caller.tenant_id, [row])
+    if not out:  # one of the entries was deleted right after the mark was stored
+        raise not_found("知识库条目", "knowledge-base entry")
+    return out[0]
 
 
 @router.delete(
