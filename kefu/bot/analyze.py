@@ -1,5 +1,10 @@
 """From a question to the terms it is indexed and searched by.
 
+Small talk around the question is cut first (你好，…？谢谢 → …; ``smalltalk.strip_small_talk``), so that a
+greeting does not take a share of a short question's weight: on two public FAQ sets, where one query in
+sixteen (bank) and one in two hundred (payment) opens with one, top-1 stayed within ±0.002; in the web
+chat, 你好，退货流程是什么？ gets the answer that 退货流程是什么？ gets instead of only suggestions.
+
 Three families of terms, prefixed so that they never collide in one index:
 
 - ``w:`` words from the segmenter (particles and pronouns left out: they say nothing about the topic);
@@ -37,6 +42,7 @@ from dataclasses import dataclass
 
 from kefu.bot.normalize import normalize
 from kefu.bot.segment import Segmenter
+from kefu.bot.smalltalk import strip_small_talk
 from kefu.bot.synonyms import SynonymMap
 
 __all__ = ["STOPWORDS", "Analysis", "Analyzer"]
@@ -73,7 +79,7 @@ class Analyzer:
         self._named = {w: ps for w, ps in named.items() if ps}
 
     def analyze(self, question: str) -> Analysis:
-        text = self.synonyms.rewrite(normalize(question))
+        text = self.synonyms.rewrite(normalize(strip_small_talk(question)))
         words = tuple(self.segmenter.cut(text))
         named = self._named
         products = frozenset().union(*(named[w] for w in words if w in named)) if named else frozenset()

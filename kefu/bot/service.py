@@ -19,6 +19,7 @@ from sqlalchemy import select
 from kefu.actions.bot import do_bot_reply
 from kefu.actions.messages import Stored
 from kefu.bot.registry import BotRegistry
+from kefu.bot.smalltalk import small_talk
 from kefu.bot.turn import (
     DEFAULT_MAX_MISSES,
     BotTexts,
@@ -28,6 +29,7 @@ from kefu.bot.turn import (
     misses_in_a_row,
     picked_answer,
     reply_to,
+    small_talk_reply,
     suggested_for,
     wants_person,
 )
@@ -39,6 +41,9 @@ from kefu.models.conversation import Conversation, ConversationStatus, Message, 
 from kefu.models.kb import KbEntry
 
 log = logging.getLogger(__name__)
+
+#: Small-talk replies read beyond ``max_misses`` when counting the misses in a row (they do not count).
+SMALL_TALK_BETWEEN = 8
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class BotConfig:
     enabled: bool
     max_misses: int
     texts: BotTexts
+    small_talk: bool = True  # 寒暄 (``kefu.bot.smalltalk``)
 
 
 def bot_config(channel_config: dict[str, Any] | None) -> BotConfig:
@@ -61,6 +67,7 @@ def bot_config(channel_config: dict[str, Any] | None) -> BotConfig:
     return BotConfig(
         enabled=bool(c.get("bot_enabled")),
         max_misses=misses if isinstance(misses, int) and 0 <= misses <= 20 else DEFAULT_MAX_MISSES,
+        small_talk=c.get("bot_small_talk") is not False,
         texts=BotTexts(
             unknown=str(c.get("bot_unknown_message") or defaults.unknown),
             suggest=str(c.get("bot_suggest_message") or defaults.suggest),
@@ -127,7 +134,7 @@ class BotService:
                     select(Message.meta)
                     .where(Message.conversation_id == conversation_id, Message.sender_kind == SenderKind.bot)
                     .order_by(Message.seq.desc())
-                    .limit(max(config.max_misses, 1))
+                    .limit(max(config.max_misses, 1) + SMALL_TALK_BETWEEN)
                 )
             ]
         misses = misses_in_a_row([bot.get("outcome", "") for bot in latest])
@@ -152,6 +159,8 @@ class BotService:
                 return picked_answer(chosen, text, suggested_for(last_bot, entry_id))
         if wants_person(text):
             return handover_reply(text, config.texts)
+        if config.small_talk and (kind := small_talk(text)) is not None:
+            return small_talk_reply(kind, text)
         decision = self.registry.bot_for(tenant_id).decide(text, now)
         entries = self.entries(tenant_id, [int(h.entry_id) for h in decision.hits], now)
         return reply_to(decision, entries, text, misses_before=misses, max_misses=config.max_misses, texts=config.texts)

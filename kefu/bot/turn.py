@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kefu.bot.decision import Decision, Outcome
+from kefu.bot.smalltalk import DEFAULT_REPLIES, SmallTalk
 
 #: Channel ``config`` keys and their defaults.
 DEFAULT_MAX_MISSES = 2
@@ -161,6 +162,14 @@ def reply_to(
     return Reply("unknown", texts.unknown, _meta("unknown", query=query), learn=True)
 
 
+def small_talk_reply(kind: SmallTalk, query: str) -> Reply:
+    """寒暄: a polite reply of the message's kind (``kefu.bot.smalltalk``). Not a question: no miss, nothing
+    for the learning queue, not counted in the answer rate."""
+    meta = _meta("smalltalk", query=query)
+    meta["bot"]["small_talk"] = kind.value
+    return Reply("smalltalk", DEFAULT_REPLIES[kind], meta)
+
+
 def handover_reply(query: str, texts: BotTexts | None = None) -> Reply:
     """The visitor asked for a person in words."""
     texts = texts or BotTexts()
@@ -168,9 +177,12 @@ def handover_reply(query: str, texts: BotTexts | None = None) -> Reply:
 
 
 def misses_in_a_row(outcomes_newest_first: list[str]) -> int:
-    """Unknowns in a row at the end of the bot's replies so far (newest first)."""
+    """Unknowns in a row at the end of the bot's replies so far (newest first). Small talk between them
+    neither counts nor breaks the run: 你好 after two misses is no sign the bot understood."""
     n = 0
     for outcome in outcomes_newest_first:
+        if outcome == "smalltalk":
+            continue
         if outcome != "unknown":
             break
         n += 1

@@ -22,7 +22,7 @@ Position = Literal["left", "right"]
 
 #: The widget settings an administrator may set; other keys of Channel.config (the identity secret) are
 #: not settable through them.
-WIDGET_KEYS = ("title", "greeting", "colour", "position", "bot_enabled")
+WIDGET_KEYS = ("title", "greeting", "colour", "position", "bot_enabled", "bot_small_talk")
 
 
 class WidgetConfigUpdate(BaseModel):
@@ -37,6 +37,11 @@ class WidgetConfigUpdate(BaseModel):
     colour: Colour | None = None
     position: Position | None = Field(None, description="按钮位置 / button position")
     bot_enabled: bool | None = Field(None, description="先由机器人接待 / a bot answers first")
+    bot_small_talk: bool | None = Field(
+        None,
+        description="机器人回应寒暄（你好、在吗、谢谢、再见…），默认开启 / the bot answers small talk "
+        "(hello, are you there, thanks, bye…); on by default",
+    )
 
 
 class WidgetConfigPublic(BaseModel):
@@ -47,6 +52,7 @@ class WidgetConfigPublic(BaseModel):
     colour: str | None = None
     position: str | None = None
     bot_enabled: bool = False
+    bot_small_talk: bool = True
 
     @classmethod
     def of(cls, config: dict[str, Any]) -> WidgetConfigPublic:
@@ -60,6 +66,7 @@ class WidgetConfigPublic(BaseModel):
             colour=text("colour"),
             position=text("position"),
             bot_enabled=bool(config.get("bot_enabled")),
+            bot_small_talk=config.get("bot_small_talk") is not False,
         )
 
 

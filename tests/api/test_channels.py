@@ -39,6 +39,7 @@ def test_an_administrator_lists_and_reads_his_channels(client: TestClient, world
         "colour": None,
         "position": None,
         "bot_enabled": False,
+        "bot_small_talk": True,
     }
     one = client.get(f"/api/v1/channels/{channel['id']}", headers=world.headers("admin_a"))
     assert one.status_code == 200 and one.json() == channel
@@ -92,6 +93,7 @@ def test_an_administrator_changes_a_channel(client: TestClient, world: World, da
         "colour": "#409eff",
         "position": "left",
         "bot_enabled": True,
+        "bot_small_talk": True,  # on unless turned off
     }
     changed = events(database, "channel.updated")[-1]["changed"]
     assert set(changed) == {"name", "enabled", "default_skill_group_id", "config"}
@@ -173,3 +175,14 @@ def test_the_identity_secret_is_shown_once(client: TestClient, world: World, dat
     rotated = events(database, "channel.identity_secret_rotated")
     assert [e["replaced"] for e in rotated] == [False, True]
     assert secret not in json.dumps(rotated) and second not in json.dumps(rotated)
+
+
+def test_small_talk_is_on_until_turned_off(client: TestClient, world: World, database: Database) -> None:
+    cid = web_channel(client, world)["id"]
+    h = world.headers("admin_a")
+    off = client.patch(f"/api/v1/channels/{cid}", json={"config": {"bot_small_talk": False}}, headers=h)
+    assert off.status_code == 200 and off.json()["config"]["bot_small_talk"] is False
+    with database.session() as db:
+        assert db.get_one(Channel, cid).config["bot_small_talk"] is False
+    reset = client.patch(f"/api/v1/channels/{cid}", json={"config": {"bot_small_talk": None}}, headers=h)
+    assert reset.json()["config"]["bot_small_talk"] is True  # null: back to the default

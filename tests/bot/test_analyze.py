@@ -20,3 +20,10 @@ def test_a_synonym_names_the_dictionary_word_it_is_rewritten_to() -> None:
     # a synonym set's canonical word that contains a dictionary word names it
     longer = Analyzer(("花呗",), SynonymMap([["蚂蚁花呗", "蚂蚁花贝"]]))
     assert longer.analyze("蚂蚁花贝逾期").products == {"花呗"}
+
+
+def test_small_talk_around_a_question_is_not_matched_on() -> None:
+    analyzer = Analyzer()
+    plain = analyzer.analyze("退货流程是什么")
+    assert analyzer.analyze("你好，退货流程是什么？谢谢！").terms == plain.terms
+    assert analyzer.analyze("亲，在吗？退货流程是什么").text == plain.text

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from kefu.bot.decision import Decision, Hit, Outcome
+from kefu.bot.smalltalk import SmallTalk
 from kefu.bot.turn import (
     KbAnswer,
     handover_reply,
     misses_in_a_row,
     picked_answer,
     reply_to,
+    small_talk_reply,
     suggested_for,
     wants_person,
 )
@@ -83,4 +85,16 @@ def test_an_answer_whose_entry_is_gone_is_not_given() -> None:
 def test_misses_in_a_row_and_handover_in_words() -> None:
     assert misses_in_a_row(["unknown", "unknown", "answer", "unknown"]) == 2
     assert misses_in_a_row(["answer", "unknown"]) == 0
+    # small talk between misses neither counts nor breaks the run
+    assert misses_in_a_row(["smalltalk", "unknown", "smalltalk", "unknown", "answer"]) == 2
+    assert misses_in_a_row(["smalltalk", "answer", "unknown"]) == 0
     assert handover_reply("转人工").handover and not handover_reply("转人工").learn
+
+
+def test_small_talk_gets_a_reply_of_its_kind_and_teaches_nothing() -> None:
+    reply = small_talk_reply(SmallTalk.thanks, "好的谢谢")
+    assert reply.outcome == "smalltalk" and "不客气" in reply.body
+    assert not reply.learn and not reply.handover and reply.candidates == []
+    bot = reply.meta["bot"]
+    assert bot["outcome"] == "smalltalk" and bot["small_talk"] == "thanks" and bot["query"] == "好的谢谢"
+    assert bot["entry_id"] is None and bot["suggestions"] == []

@@ -37,6 +37,8 @@ def test_the_bot_answers_suggests_and_takes_feedback(browser: Any, server: Serve
     grab_setup(server, bot=True)
     visitor_ctx, visitor, widget = open_widget(browser, server, watch, "bot")
 
+    visitor_says(widget, "你好，在吗？")  # small talk gets a reply of its kind, not "not understood"
+    expect(last_bot(widget)).to_contain_text("在的，请问有什么可以帮您")
     visitor_says(widget, "怎么下单")
     answer = last_bot(widget)
     expect(answer.get_by_test_id("widget-answer")).to_contain_text("立即购买")

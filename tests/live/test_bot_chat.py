@@ -192,6 +192,33 @@ def test_after_its_misses_the_bot_hands_over(client: TestClient, shop: Shop, dat
         assert db.scalars(select(Conversation)).one().status is ConversationStatus.queued
 
 
+def test_small_talk_gets_a_polite_reply_and_is_no_miss(client: TestClient, shop: Shop, database: Database) -> None:
+    """你好 / 在吗 / 谢谢 are answered in kind: no "not understood", no miss towards the hand-over, nothing for
+    the learning queue; a greeting with a question is still a question."""
+    ids = with_bot(database, shop, bot_max_misses=2)
+    with client.websocket_connect("/ws/visitor") as visitor:
+        hello_visitor(visitor, shop)
+        hello = ask(visitor, "你好，在吗？")
+        assert hello["meta"]["bot"]["outcome"] == "smalltalk" and hello["body"].startswith("在的")
+        assert hello["meta"]["bot"]["small_talk"] == "anyone_there"
+        assert ask(visitor, "你们老板叫什么名字")["meta"]["bot"]["outcome"] == "unknown"  # one miss
+        assert ask(visitor, "你是机器人吗")["meta"]["bot"]["outcome"] == "smalltalk"  # not a second one
+        question = ask(visitor, "你好，退货流程是什么？")
+        assert question["meta"]["bot"]["outcome"] == "answer"
+        assert question["meta"]["bot"]["entry_id"] == ids["怎么申请退货"]
+        assert "不客气" in ask(visitor, "好的谢谢")["body"]
+    with database.session() as db:
+        assert [i.text for i in db.scalars(select(KbLearningItem))] == ["你们老板叫什么名字"]
+        assert db.scalars(select(Conversation)).one().status is ConversationStatus.bot
+
+
+def test_small_talk_can_be_turned_off(client: TestClient, shop: Shop, database: Database) -> None:
+    with_bot(database, shop, bot_max_misses=0, bot_small_talk=False)
+    with client.websocket_connect("/ws/visitor") as visitor:
+        hello_visitor(visitor, shop)
+        assert ask(visitor, "你好")["meta"]["bot"]["outcome"] == "unknown"
+
+
 def test_the_learning_queue_round_trip(client: TestClient, shop: Shop, database: Database) -> None:
     """An unanswered question, attached by an admin as a similar question, is answered the next time."""
     ids = with_bot(database, shop, bot_max_misses=0)

@@ -29,7 +29,7 @@ export interface BotSuggestion {
 }
 
 export interface BotMeta {
-  outcome: "answer" | "suggest" | "unknown" | "handover" | string;
+  outcome: "answer" | "suggest" | "unknown" | "handover" | "smalltalk" | string;
   entry_id: number | null;
   question: string | null;
   /** Sanitised by the server: the only HTML a client may render as HTML. */
