@@ -15,8 +15,10 @@ def replied(cid: int, outcome: str, mid: int = 0) -> BotEvent:
 
 def test_the_four_rates() -> None:
     events = [
-        # 1: answered, helpful, ended with the bot → resolved by the bot
+        # 1: small talk (no question), answered, helpful, ended with the bot → resolved by the bot
+        replied(1, "smalltalk"),
         replied(1, "answer", 10),
+        replied(1, "smalltalk"),
         BotEvent("bot.feedback", 1, {"message_id": 10, "helpful": True}),
         BotEvent("conversation.ended", 1, {}),
         # 2: not understood twice, handed over

@@ -49,7 +49,7 @@ def history(rng: random.Random, conversations: int, *, since: datetime, until: d
                 add("conversation.ended", {})
             continue
         for _ in range(rng.randint(1, 4)):
-            outcome = rng.choice(("answer", "answer", "suggest", "unknown", "handover"))
+            outcome = rng.choice(("answer", "answer", "suggest", "unknown", "handover", "smalltalk"))
             message += 1
             payload: dict[str, Any] = {"outcome": outcome, "message_id": message}
             if outcome == "answer" and rng.random() < 0.3:
