@@ -57,7 +57,8 @@ _PHRASES: dict[SmallTalk, tuple[str, ...]] = {
         "thanks thankyou thx 3q"
     ),
     SmallTalk.identity: _words(
-        "你是机器人 是机器人 机器人 你是真人 是真人 你是人工 你是人 是人 你是谁 你叫什么 你叫什么名字 你叫啥 你是ai"
+        "你是机器人 您是机器人 你是真人 您是真人 你是人工 您是人工 你是人 您是人 你是谁 您是谁 你叫什么 你叫什么名字 "
+        "你叫啥 你是ai"
     ),
     SmallTalk.anyone_there: _words("在吗 在么 在不在 在嘛 在不 有人吗 有人在吗 有人不 有人没 有没有人 人呢 在"),
     SmallTalk.greeting: _words("你好 您好 你们好 哈喽 嗨 hi hello hey 早上好 上午好 中午好 下午好 晚上好 早安 早"),
@@ -68,11 +69,13 @@ _PHRASES: dict[SmallTalk, tuple[str, ...]] = {
     ),
 }
 
-#: Words that carry no meaning here: particles, and ways of addressing the service.
+#: Words that carry no meaning here: particles, and ways of addressing the service. (No product-like noun
+#: may be a phrase or a filler: a clause of nothing else is cut from the question — 机器人 alone is a
+#: robot-vacuum shop's product, which is why "are you a robot" needs its 你.)
 _FILLERS = frozenset(
     _words(
         "啊 呀 哦 哇 呢 吧 嘛 啦 了 的 吗 么 哈 呐 喔 噢 诶 欸 哎 嗯 "
-        "亲 亲亲 客服 小姐姐 小哥哥 美女 帅哥 老师 小二 掌柜 你 您 我 那 那就 就 先 很 非常 都 也"
+        "亲 亲亲 客服 小姐姐 小哥哥 美女 帅哥 老师 小二 掌柜 你 您 我 那 那就 就 很 非常 都 也"
     )
 )
 _NOT_ASKED = frozenset({SmallTalk.acknowledge, SmallTalk.praise})  # "OK?" is a question, not an OK

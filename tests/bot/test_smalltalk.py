@@ -73,3 +73,9 @@ def test_every_kind_has_a_reply() -> None:
 )
 def test_the_question_is_cut_out_of_its_small_talk(text: str, question: str) -> None:
     assert strip_small_talk(text) == question
+
+
+@pytest.mark.parametrize("text", ["机器人", "机器人，怎么充电", "是人吗"])
+def test_a_product_is_no_small_talk(text: str) -> None:
+    """A robot-vacuum shop's visitor who types 机器人 means the product: "are you a robot" needs its 你."""
+    assert small_talk(text) is None and strip_small_talk(text) == text
