@@ -12,7 +12,7 @@ import threading
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["is_cjk", "normalize"]
+__all__ = ["compact", "is_cjk", "normalize"]
 
 _KEEP_SYMBOLS = frozenset("%+#")
 _converter_lock = threading.Lock()
@@ -65,3 +65,8 @@ def normalize(text: str) -> str:
         pending_space = False
         pieces.append(char)
     return "".join(pieces)
+
+
+def compact(text: str) -> str:
+    """``normalize`` without any space: what whole-message phrase checks compare (转人工！, 你好，在吗？)."""
+    return normalize(text).replace(" ", "")

@@ -20,6 +20,8 @@ import re
 import unicodedata
 from enum import StrEnum
 
+from kefu.bot.normalize import compact
+
 __all__ = ["DEFAULT_REPLIES", "SmallTalk", "small_talk", "strip_small_talk"]
 
 
@@ -83,20 +85,19 @@ _MAX_LEN = 20  # longer messages are questions, even if they start with 你好
 _LONGEST = max(len(p) for ps in _PHRASES.values() for p in (*ps, *_FILLERS))
 _KIND_OF = {phrase: kind for kind, phrases in _PHRASES.items() for phrase in phrases}
 _PRECEDENCE = {kind: i for i, kind in enumerate(SmallTalk)}
-_NOISE = re.compile(r"[\s\W_]+", re.UNICODE)  # punctuation, spaces, emoji
-_CLAUSE = re.compile(r"[^\s\W_]+", re.UNICODE)  # what lies between them
+_CLAUSE = re.compile(r"[^\s\W_]+", re.UNICODE)  # runs between punctuation, spaces and emoji
 
 
 def small_talk(text: str) -> SmallTalk | None:
     """The kind of small talk ``text`` is, or None when any of it is more than small talk."""
-    raw = unicodedata.normalize("NFKC", text).strip()
-    t = _NOISE.sub("", raw.lower())
+    t = compact(text)
     if not t or len(t) > _MAX_LEN:
         return None
     consumed, found = _walk(t)
     if not consumed:
         return None  # a word that is not small talk: a question for the knowledge base
-    if found in _NOT_ASKED and (raw.endswith(("?", "吗", "么")) or raw.rstrip("?").endswith(("吗", "么"))):
+    raw = unicodedata.normalize("NFKC", text).strip()
+    if found in _NOT_ASKED and (raw.endswith("?") or raw.endswith(("吗", "么"))):
         return None  # 可以吗？/ 行吗: asks about what came before, which only the knowledge base (or a person) knows
     return found
 
@@ -121,7 +122,7 @@ def strip_small_talk(text: str) -> str:
 def _only_small_talk(clause: str) -> bool:
     if small_talk(clause) is not None:
         return True
-    t = _NOISE.sub("", unicodedata.normalize("NFKC", clause).lower())
+    t = compact(clause)
     return bool(t) and _walk(t) == (True, None)  # particles and ways of address only: 亲 / 那
 
 

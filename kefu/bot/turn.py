@@ -8,12 +8,11 @@ person: when he asks for one in words (人工, 转人工, 找客服 …) or afte
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from kefu.bot.decision import Decision, Outcome
+from kefu.bot.normalize import compact
 from kefu.bot.smalltalk import DEFAULT_REPLIES, SmallTalk
 
 #: Channel ``config`` keys and their defaults.
@@ -39,12 +38,11 @@ _ASK_EXACT = frozenset(
 )
 _ASK_PHRASES = ("转人工", "人工客服", "找客服", "找人工", "人工服务", "转客服", "真人客服", "联系客服", "接人工")
 _ASK_MAX_LEN = 12
-_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 def wants_person(text: str) -> bool:
     """Does the visitor ask for a person (转人工) in words?"""
-    t = _PUNCT.sub("", unicodedata.normalize("NFKC", text).lower())
+    t = compact(text)
     if t in _ASK_EXACT:
         return True
     return len(t) <= _ASK_MAX_LEN and any(p in t for p in _ASK_PHRASES)

@@ -19,6 +19,7 @@ from kefu.bot.smalltalk import DEFAULT_REPLIES, SmallTalk, small_talk, strip_sma
         ("客服在不在", SmallTalk.anyone_there),
         ("你好在吗", SmallTalk.anyone_there),  # of several kinds, the one that says most
         ("谢谢你啊", SmallTalk.thanks),
+        ("謝謝！", SmallTalk.thanks),  # traditional characters, as normalize reads them
         ("好的谢谢", SmallTalk.thanks),
         ("好的 谢谢 再见", SmallTalk.goodbye),
         ("88", SmallTalk.goodbye),

@@ -24,7 +24,7 @@ ENTRIES = {
 
 
 @pytest.mark.parametrize(
-    "text", ["人工", "转人工", "转人工！", "我要找客服", "人工客服 ", "ＨＵＭＡＮ", "请帮我转人工服务"]
+    "text", ["人工", "转人工", "转人工！", "我要找客服", "人工客服 ", "ＨＵＭＡＮ", "请帮我转人工服务", "轉人工"]
 )
 def test_asking_for_a_person(text: str) -> None:
     assert wants_person(text)
